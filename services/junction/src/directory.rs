@@ -1,0 +1,83 @@
+//! The admin API's session directory over the router in this process (`junction dev`): the
+//! live sessions of a realm, killing one, and the realm's counters
+//! (`junction_router::directory`). One pod, so "every pod" is this one.
+
+use async_trait::async_trait;
+use junction_admin::{DirectoryError, RealmStats, SessionDirectory, SessionInfo};
+use junction_router::{Router, SessionSummary};
+
+/// [`SessionDirectory`] over an in-process [`Router`].
+#[derive(Clone)]
+pub struct RouterDirectory {
+    router: Router,
+    pod: String,
+}
+
+impl RouterDirectory {
+    /// `pod` names this process in session listings (`JUNCTION_POD_NAME`, the host name, or
+    /// `local` in `junction dev`).
+    pub fn new(router: Router, pod: impl Into<String>) -> Self {
+        RouterDirectory { router, pod: pod.into() }
+    }
+
+    fn info(&self, s: SessionSummary) -> SessionInfo {
+        SessionInfo {
+            session_id: s.session,
+            authid: s.authid,
+            authrole: s.authrole,
+            authmethod: s.authmethod,
+            pod: self.pod.clone(),
+            joined_at: humantime::format_rfc3339_millis(s.joined_at).to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionDirectory for RouterDirectory {
+    async fn list(&self, realm_uri: &str) -> Result<Vec<SessionInfo>, DirectoryError> {
+        Ok(self.router.sessions(realm_uri).into_iter().map(|s| self.info(s)).collect())
+    }
+
+    async fn kill(&self, realm_uri: &str, session_id: u64, reason: &str) -> Result<bool, DirectoryError> {
+        Ok(self.router.kill_session(realm_uri, session_id, reason, Some("closed from the admin API")))
+    }
+
+    async fn stats(&self, realm_uri: &str) -> Result<RealmStats, DirectoryError> {
+        let s = self.router.realm_stats(realm_uri);
+        Ok(RealmStats { sessions: s.sessions, messages_in: s.messages_in, messages_out: s.messages_out })
+    }
+}
+
+/// This process's name in session listings: `JUNCTION_POD_NAME` (config `pod_name`), else
+/// the host name, else `local`.
+pub fn pod_name(configured: Option<&str>) -> String {
+    if let Some(name) = configured.map(str::trim).filter(|n| !n.is_empty()) {
+        return name.to_owned();
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_name_prefers_the_configured_one() {
+        assert_eq!(pod_name(Some("router-7")), "router-7");
+        assert!(!pod_name(None).is_empty());
+        assert_eq!(pod_name(Some("  ")), pod_name(None));
+    }
+
+    #[tokio::test]
+    async fn an_unopened_realm_is_empty() {
+        let dir = RouterDirectory::new(Router::builder().build(), "local");
+        assert!(dir.list("realm1").await.unwrap().is_empty());
+        assert!(!dir.kill("realm1", 1, "wamp.close.killed").await.unwrap());
+        assert_eq!(dir.stats("realm1").await.unwrap(), RealmStats::default());
+    }
+}

@@ -1,0 +1,200 @@
+//! The read-only view of a realm's live sessions and its message counters, for the admin
+//! API's session directory (and anything else that watches a router from inside the
+//! process): [`Realm::sessions`], [`Realm::stats`], [`Realm::kill_session`], and the same by
+//! realm URI on [`Router`].
+//!
+//! Counters are per realm, relaxed atomics on the realm (each on its own cache line), counted
+//! where the realm handles traffic:
+//! - `messages_in`: every message an established session hands its realm (PUBLISH,
+//!   SUBSCRIBE, UNSUBSCRIBE, CALL, CANCEL, REGISTER, UNREGISTER, YIELD, ERROR). Requests the
+//!   authorizer refuses, and GOODBYE / ABORT, never reach the realm and are not counted.
+//! - `messages_out`: every message the realm queues for its sessions (WELCOME, EVENT, RESULT,
+//!   INVOCATION, INTERRUPT, the acknowledgements and their ERRORs, router GOODBYE). A publish
+//!   counts once per delivered EVENT with a single atomic add. The session's own answers that
+//!   bypass the realm (`wamp.error.not_authorized`, GOODBYE `wamp.close.goodbye_and_out`) are
+//!   not counted.
+//!
+//! They start when the realm opens on this router (realms stay open for the router's life).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use junction_protocol::{Id, Message};
+
+use crate::realm::Realm;
+use crate::router::Router;
+use crate::session::SessionHandle;
+
+/// A joined session, as [`Realm::sessions`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    pub session: Id,
+    pub authid: String,
+    pub authrole: String,
+    pub authmethod: String,
+    pub authprovider: String,
+    pub peer: SocketAddr,
+    /// When the session joined (its WELCOME was queued).
+    pub joined_at: SystemTime,
+}
+
+/// A realm's counters (see the module docs for what they count).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RealmStats {
+    /// Joined sessions now.
+    pub sessions: u64,
+    /// WAMP messages received from the realm's sessions since the realm opened.
+    pub messages_in: u64,
+    /// WAMP messages queued for the realm's sessions since the realm opened.
+    pub messages_out: u64,
+}
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Padded(AtomicU64);
+
+/// The per-realm message counters.
+#[derive(Debug, Default)]
+pub(crate) struct RealmCounters {
+    messages_in: Padded,
+    messages_out: Padded,
+}
+
+impl RealmCounters {
+    /// One message received from a session.
+    #[inline]
+    pub(crate) fn received(&self) {
+        self.messages_in.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` messages queued for sessions.
+    #[inline]
+    pub(crate) fn sent(&self, n: usize) {
+        if n > 0 {
+            self.messages_out.0.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// One message queued if `queued`; returns `queued`.
+    #[inline]
+    pub(crate) fn sent_if(&self, queued: bool) -> bool {
+        if queued {
+            self.messages_out.0.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
+    }
+}
+
+impl Realm {
+    /// Queue `msg` for `session` (one of this realm's) and count it; false if the session is
+    /// closing.
+    #[inline]
+    pub(crate) fn send_to(&self, session: &SessionHandle, msg: &Message) -> bool {
+        self.counters.sent_if(session.send(msg))
+    }
+
+    /// The realm's joined sessions, in no particular order.
+    pub fn sessions(&self) -> Vec<SessionSummary> {
+        self.sessions.lock().values().map(|e| summary(&e.handle, e.joined_at)).collect()
+    }
+
+    /// One joined session of the realm.
+    pub fn session(&self, id: Id) -> Option<SessionSummary> {
+        self.sessions.lock().get(&id).map(|e| summary(&e.handle, e.joined_at))
+    }
+
+    /// Sessions now, and the message counters since the realm opened.
+    pub fn stats(&self) -> RealmStats {
+        RealmStats {
+            sessions: self.session_count() as u64,
+            messages_in: self.counters.messages_in.0.load(Ordering::Relaxed),
+            messages_out: self.counters.messages_out.0.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Close one session with GOODBYE(`reason`) (and `message` in its details); false when
+    /// the realm has no such session (or it is already closing).
+    pub fn kill_session(&self, id: Id, reason: &str, message: Option<&str>) -> bool {
+        !self.kill_sessions(|s| s.id() == id, reason, message).is_empty()
+    }
+}
+
+fn summary(handle: &SessionHandle, joined_at: SystemTime) -> SessionSummary {
+    let identity = handle.identity();
+    SessionSummary {
+        session: identity.session,
+        authid: identity.authid.clone(),
+        authrole: identity.authrole.clone(),
+        authmethod: identity.authmethod.clone(),
+        authprovider: handle.authprovider.clone(),
+        peer: handle.peer(),
+        joined_at,
+    }
+}
+
+impl Router {
+    /// The joined sessions of realm `uri` on this router (none when it is not open).
+    pub fn sessions(&self, uri: &str) -> Vec<SessionSummary> {
+        self.realm(uri).map(|r| r.sessions()).unwrap_or_default()
+    }
+
+    /// The counters of realm `uri` on this router (zero when it is not open).
+    pub fn realm_stats(&self, uri: &str) -> RealmStats {
+        self.realm(uri).map(|r| r.stats()).unwrap_or_default()
+    }
+
+    /// Close one session of realm `uri` with GOODBYE(`reason`); false when there is none.
+    pub fn kill_session(&self, uri: &str, id: Id, reason: &str, message: Option<&str>) -> bool {
+        self.realm(uri).is_some_and(|r| r.kill_session(id, reason, message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::realm::RealmConfig;
+    use crate::session::test_session;
+
+    fn realm() -> Arc<Realm> {
+        let config = RealmConfig { uri: "realm1".into(), tenant: "t".into(), anonymous_role: Some("anonymous".into()) };
+        Arc::new(Realm::new(config, Arc::new(Metrics::default())))
+    }
+
+    #[test]
+    fn lists_counts_and_kills() {
+        let realm = realm();
+        let before = SystemTime::now();
+        let (alice, alice_rx) = test_session(11, "alice", "user");
+        let (bob, _bob_rx) = test_session(22, "bob", "admin");
+        assert!(realm.try_join(alice.clone(), bytes::Bytes::from_static(b"[2,11,{}]")));
+        assert!(realm.try_join(bob.clone(), bytes::Bytes::from_static(b"[2,22,{}]")));
+
+        let mut list = realm.sessions();
+        list.sort_by_key(|s| s.session);
+        assert_eq!(list.len(), 2);
+        assert_eq!((list[0].session, list[0].authid.as_str(), list[0].authrole.as_str()), (11, "alice", "user"));
+        assert_eq!(list[1].authmethod, "anonymous");
+        assert!(list[0].joined_at >= before && list[0].joined_at <= SystemTime::now());
+        assert_eq!(realm.session(22).map(|s| s.authid), Some("bob".into()));
+        assert_eq!(realm.session(33), None);
+        // Two WELCOMEs out.
+        assert_eq!(realm.stats(), RealmStats { sessions: 2, messages_in: 0, messages_out: 2 });
+
+        // alice subscribes, bob publishes: 2 in; SUBSCRIBED + EVENT out.
+        realm.handle_subscribe(&alice, 1, &Default::default(), "com.x");
+        let payload = junction_protocol::Payload::args(vec![1.into()]);
+        realm.handle_publish(&bob, 2, &Default::default(), "com.x", &payload, false);
+        let stats = realm.stats();
+        assert_eq!((stats.messages_in, stats.messages_out), (2, 4));
+        assert_eq!(alice_rx.messages().len(), 3); // WELCOME, SUBSCRIBED, EVENT
+
+        assert!(realm.kill_session(22, "wamp.close.killed", Some("bye")));
+        assert!(!realm.kill_session(22, "wamp.close.killed", None), "already closing");
+        assert!(!realm.kill_session(99, "wamp.close.killed", None));
+        assert_eq!(realm.stats().messages_out, 5);
+    }
+}

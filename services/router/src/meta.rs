@@ -1,0 +1,229 @@
+//! The meta API procedures (`wamp.session.*`, `wamp.subscription.*`,
+//! `wamp.registration.*`), answered by the router itself. Meta *events* are published by
+//! the broker, dealer and realm where the change happens.
+
+use std::sync::Arc;
+
+use junction_protocol::uri::{self, MatchPolicy};
+use junction_protocol::{Dict, Id, List, Message, MessageType, Payload, Value, dict};
+
+use crate::realm::{Realm, Testament};
+use crate::session::SessionHandle;
+
+type MetaResult = Result<Payload, (&'static str, String)>;
+
+fn ok(v: impl Into<Value>) -> MetaResult {
+    Ok(Payload::args(vec![v.into()]))
+}
+
+fn arg(args: &List, i: usize) -> Option<&Value> {
+    args.get(i)
+}
+
+fn id_arg(args: &List, i: usize, what: &str) -> Result<Id, (&'static str, String)> {
+    arg(args, i).and_then(Value::as_u64).ok_or_else(|| ("wamp.error.invalid_argument", format!("expected {what} id as argument {}", i + 1)))
+}
+
+fn str_arg<'a>(args: &'a List, i: usize, what: &str) -> Result<&'a str, (&'static str, String)> {
+    arg(args, i).and_then(Value::as_str).ok_or_else(|| ("wamp.error.invalid_argument", format!("expected {what} as argument {}", i + 1)))
+}
+
+/// Optional `filter_authroles` list argument.
+fn role_filter(args: &List) -> Result<Option<Vec<String>>, (&'static str, String)> {
+    match args.first() {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::List(l)) => Ok(Some(l.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())),
+        Some(_) => Err(("wamp.error.invalid_argument", "filter_authroles must be a list of strings".into())),
+    }
+}
+
+/// `reason` and `message` keyword arguments of the kill procedures.
+fn kill_reason(kwargs: &Dict) -> Result<(String, Option<String>), (&'static str, String)> {
+    let reason = match kwargs.get("reason") {
+        None | Some(Value::Null) => "wamp.close.normal".to_owned(),
+        Some(Value::String(r)) if uri::validate(r, MatchPolicy::Exact, false).is_ok() => r.clone(),
+        Some(_) => return Err(("wamp.error.invalid_uri", "reason must be a valid URI".into())),
+    };
+    Ok((reason, kwargs.get("message").and_then(Value::as_str).map(str::to_owned)))
+}
+
+fn ids_by_policy((exact, prefix, wildcard): (Vec<Id>, Vec<Id>, Vec<Id>)) -> Value {
+    let list = |v: Vec<Id>| Value::List(v.into_iter().map(Value::from).collect());
+    Value::dict([("exact", list(exact)), ("prefix", list(prefix)), ("wildcard", list(wildcard))])
+}
+
+fn match_policy(v: Option<&Value>) -> Result<MatchPolicy, (&'static str, String)> {
+    match v.and_then(Value::as_dict) {
+        None => Ok(MatchPolicy::Exact),
+        Some(o) => MatchPolicy::from_options(o).ok_or(("wamp.error.invalid_argument", "unknown match policy".into())),
+    }
+}
+
+impl Realm {
+    /// CALL of a `wamp.*` procedure (already authorized): answer RESULT or ERROR.
+    pub(crate) fn handle_meta_call(self: &Arc<Self>, session: &Arc<SessionHandle>, request: Id, procedure: &str, payload: Payload) {
+        self.counters.received();
+        let reply = match self.meta_call(session, procedure, payload) {
+            Ok(payload) => Message::Result { request, details: Dict::new(), payload },
+            Err((error, message)) => crate::session::error_message(MessageType::Call, request, error, message),
+        };
+        self.send_to(session, &reply);
+    }
+
+    fn meta_call(self: &Arc<Self>, session: &Arc<SessionHandle>, procedure: &str, payload: Payload) -> MetaResult {
+        let args = payload.args.unwrap_or_default();
+        let kwargs = payload.kwargs.unwrap_or_default();
+        match procedure {
+            "wamp.session.count" | "wamp.session.list" => {
+                let roles = role_filter(&args)?;
+                let ids: Vec<Value> = self
+                    .sessions
+                    .lock()
+                    .values()
+                    .filter(|e| roles.as_ref().is_none_or(|r| r.contains(&e.handle.identity.authrole)))
+                    .map(|e| Value::from(e.handle.id()))
+                    .collect();
+                if procedure == "wamp.session.count" { ok(ids.len()) } else { ok(Value::List(ids)) }
+            }
+            "wamp.session.get" => {
+                let id = id_arg(&args, 0, "session")?;
+                let details = self.sessions.lock().get(&id).map(|e| e.handle.details());
+                details.map(ok).unwrap_or_else(|| Err(("wamp.error.no_such_session", format!("no session {id}"))))
+            }
+            "wamp.session.kill" => {
+                let id = id_arg(&args, 0, "session")?;
+                let (reason, message) = kill_reason(&kwargs)?;
+                // The caller cannot kill itself: "no *other* session with that id".
+                let killed = if id == session.id() { Vec::new() } else { self.kill_sessions(|s| s.id() == id, &reason, message.as_deref()) };
+                if killed.is_empty() { Err(("wamp.error.no_such_session", format!("no session {id}"))) } else { Ok(Payload::default()) }
+            }
+            "wamp.session.kill_by_authid" | "wamp.session.kill_by_authrole" => {
+                let value = str_arg(&args, 0, if procedure.ends_with("authid") { "authid" } else { "authrole" })?;
+                let (reason, message) = kill_reason(&kwargs)?;
+                let by_authid = procedure.ends_with("authid");
+                let me = session.id();
+                let killed = self.kill_sessions(
+                    |s| s.id() != me && if by_authid { s.identity.authid == value } else { s.identity.authrole == value },
+                    &reason,
+                    message.as_deref(),
+                );
+                ok(killed.len())
+            }
+            "wamp.session.kill_all" => {
+                let (reason, message) = kill_reason(&kwargs)?;
+                let me = session.id();
+                ok(self.kill_sessions(|s| s.id() != me, &reason, message.as_deref()).len())
+            }
+            "wamp.session.add_testament" => {
+                let topic = str_arg(&args, 0, "topic")?;
+                if uri::validate(topic, MatchPolicy::Exact, false).is_err() {
+                    return Err(("wamp.error.invalid_uri", "invalid testament topic".into()));
+                }
+                let t_args = arg(&args, 1).and_then(Value::as_list).cloned();
+                let t_kwargs = arg(&args, 2).and_then(Value::as_dict).cloned();
+                let options = kwargs.get("publish_options").and_then(Value::as_dict).cloned().unwrap_or_default();
+                let scope = scope(&kwargs)?;
+                let testament = Testament { topic: topic.to_owned(), payload: Payload::new(t_args, t_kwargs), options };
+                if let Some(e) = self.sessions.lock().get_mut(&session.id()) {
+                    e.testaments[scope].push(testament);
+                }
+                Ok(Payload::default())
+            }
+            "wamp.session.flush_testaments" => {
+                let scope = scope(&kwargs)?;
+                if let Some(e) = self.sessions.lock().get_mut(&session.id()) {
+                    e.testaments[scope].clear();
+                }
+                Ok(Payload::default())
+            }
+            "wamp.subscription.list" => ok(ids_by_policy(self.broker.lock().list())),
+            "wamp.subscription.lookup" => {
+                let topic = str_arg(&args, 0, "topic")?;
+                let policy = match_policy(arg(&args, 1))?;
+                ok(self.broker.lock().lookup(topic, policy))
+            }
+            "wamp.subscription.match" => {
+                let topic = str_arg(&args, 0, "topic")?;
+                let ids = self.broker.lock().matching(topic);
+                ok(if ids.is_empty() { Value::Null } else { Value::List(ids.into_iter().map(Value::from).collect()) })
+            }
+            "wamp.subscription.get" | "wamp.subscription.list_subscribers" | "wamp.subscription.count_subscribers" => {
+                let id = id_arg(&args, 0, "subscription")?;
+                let broker = self.broker.lock();
+                let Some(sub) = broker.get(id) else {
+                    return Err(("wamp.error.no_such_subscription", format!("no subscription {id}")));
+                };
+                match procedure {
+                    "wamp.subscription.get" => ok(sub.details()),
+                    "wamp.subscription.list_subscribers" => ok(Value::List(sub.subscribers.iter().map(|s| s.id().into()).collect())),
+                    _ => ok(sub.subscribers.len()),
+                }
+            }
+            "wamp.registration.list" => ok(ids_by_policy(self.dealer.lock().list())),
+            "wamp.registration.lookup" => {
+                let procedure = str_arg(&args, 0, "procedure")?;
+                let policy = match_policy(arg(&args, 1))?;
+                ok(self.dealer.lock().lookup(procedure, policy))
+            }
+            "wamp.registration.match" => {
+                let procedure = str_arg(&args, 0, "procedure")?;
+                ok(self.dealer.lock().best_match(procedure))
+            }
+            "wamp.registration.get" | "wamp.registration.list_callees" | "wamp.registration.count_callees" => {
+                let id = id_arg(&args, 0, "registration")?;
+                let dealer = self.dealer.lock();
+                let Some(reg) = dealer.get(id) else {
+                    return Err(("wamp.error.no_such_registration", format!("no registration {id}")));
+                };
+                match procedure {
+                    "wamp.registration.get" => ok(reg.details()),
+                    "wamp.registration.list_callees" => ok(Value::List(reg.callees.iter().map(|s| s.id().into()).collect())),
+                    _ => ok(reg.callees.len()),
+                }
+            }
+            _ => Err(("wamp.error.no_such_procedure", format!("no meta procedure {procedure}"))),
+        }
+    }
+}
+
+/// Testament scope keyword: index into `SessionEntry::testaments` (0 detached, 1 destroyed).
+fn scope(kwargs: &Dict) -> Result<usize, (&'static str, String)> {
+    match kwargs.get("scope").and_then(Value::as_str) {
+        None | Some("destroyed") => Ok(1),
+        Some("detached") => Ok(0),
+        Some(_) => Err(("wamp.error.invalid_argument", "scope must be \"detached\" or \"destroyed\"".into())),
+    }
+}
+
+/// Router roles and features announced in WELCOME.details.roles: exactly what is implemented.
+pub(crate) fn router_roles() -> Dict {
+    let features = |names: &[&str]| Value::dict([("features", Value::Dict(names.iter().map(|n| ((*n).to_owned(), Value::Bool(true))).collect()))]);
+    dict([
+        (
+            "broker",
+            features(&[
+                "publisher_identification",
+                "publisher_exclusion",
+                "subscriber_blackwhite_listing",
+                "pattern_based_subscription",
+                "subscription_meta_api",
+                "event_retention",
+                "session_meta_api",
+            ]),
+        ),
+        (
+            "dealer",
+            features(&[
+                "caller_identification",
+                "call_canceling",
+                "call_timeout",
+                "progressive_call_results",
+                "pattern_based_registration",
+                "shared_registration",
+                "registration_meta_api",
+                "session_meta_api",
+                "testament_meta_api",
+            ]),
+        ),
+    ])
+}

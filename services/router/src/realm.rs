@@ -1,0 +1,232 @@
+//! Realms: where they come from (the [`RealmProvider`] seam) and their live state.
+//!
+//! A [`Realm`] owns its sessions, its broker and its dealer, each under its own short
+//! mutex. Locks are `parking_lot` mutexes held only for synchronous bookkeeping and frame
+//! queueing (queueing never blocks: a full queue closes that session), never across an
+//! `.await`, so a task can never sleep while holding one. When two are needed they are
+//! taken one after the other, never nested, except the outbox lock, which is a leaf.
+//! Meta events are published after the lock that produced them is released.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use junction_protocol::{Dict, Id, List, Message, Payload, Value};
+use parking_lot::Mutex;
+
+use crate::broker::Broker;
+use crate::config::RealmEntry;
+use crate::dealer::Dealer;
+use crate::directory::RealmCounters;
+use crate::metrics::Metrics;
+use crate::session::SessionHandle;
+
+/// A realm's settings, as the provider hands them out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealmConfig {
+    pub uri: String,
+    /// Isolation key: every realm belongs to exactly one tenant.
+    pub tenant: String,
+    /// Role of anonymous sessions; `None` = anonymous refused.
+    pub anonymous_role: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("realm provider failed: {0}")]
+pub struct ProviderError(pub String);
+
+/// Where realms come from. Called on the first HELLO naming a realm that is not open yet.
+#[async_trait]
+pub trait RealmProvider: Send + Sync + 'static {
+    /// `Ok(None)`: no such realm (ABORT `wamp.error.no_such_realm`).
+    async fn realm(&self, uri: &str) -> Result<Option<RealmConfig>, ProviderError>;
+}
+
+/// Realms from the static config file (or built in memory by tests).
+#[derive(Debug, Default, Clone)]
+pub struct StaticRealmProvider {
+    realms: HashMap<String, RealmConfig>,
+}
+
+impl StaticRealmProvider {
+    pub fn new(entries: &[RealmEntry]) -> Self {
+        let realms = entries
+            .iter()
+            .map(|e| {
+                (e.uri.clone(), RealmConfig { uri: e.uri.clone(), tenant: e.tenant.clone(), anonymous_role: e.anonymous_role.clone() })
+            })
+            .collect();
+        StaticRealmProvider { realms }
+    }
+
+    pub fn with_realm(mut self, config: RealmConfig) -> Self {
+        self.realms.insert(config.uri.clone(), config);
+        self
+    }
+}
+
+#[async_trait]
+impl RealmProvider for StaticRealmProvider {
+    async fn realm(&self, uri: &str) -> Result<Option<RealmConfig>, ProviderError> {
+        Ok(self.realms.get(uri).cloned())
+    }
+}
+
+/// A testament: published when its session goes away.
+#[derive(Debug, Clone)]
+pub(crate) struct Testament {
+    pub topic: String,
+    pub payload: Payload,
+    pub options: Dict,
+}
+
+pub(crate) struct SessionEntry {
+    pub handle: Arc<SessionHandle>,
+    /// [detached, destroyed] buckets, in the order added.
+    pub testaments: [Vec<Testament>; 2],
+    pub joined_at: SystemTime,
+}
+
+/// Why a router-internal call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    #[error("no procedure registered for {0}")]
+    NoSuchProcedure(String),
+    #[error("call timed out")]
+    Timeout,
+    /// The callee left, or the call was canceled.
+    #[error("call canceled")]
+    Canceled,
+    /// The callee answered with an ERROR; payload unchanged.
+    #[error("callee error {error}")]
+    Application { error: String, payload: Payload },
+}
+
+/// One open realm.
+pub struct Realm {
+    pub(crate) config: RealmConfig,
+    pub(crate) sessions: Mutex<HashMap<Id, SessionEntry>>,
+    pub(crate) broker: Mutex<Broker>,
+    pub(crate) dealer: Mutex<Dealer>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Messages in / out (see [`crate::directory`]).
+    pub(crate) counters: RealmCounters,
+}
+
+impl Realm {
+    pub(crate) fn new(config: RealmConfig, metrics: Arc<Metrics>) -> Self {
+        Realm {
+            config,
+            sessions: Mutex::new(HashMap::new()),
+            broker: Mutex::new(Broker::default()),
+            dealer: Mutex::new(Dealer::default()),
+            metrics,
+            counters: RealmCounters::default(),
+        }
+    }
+
+    pub fn config(&self) -> &RealmConfig {
+        &self.config
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.config.uri
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
+    /// Add a session and queue its WELCOME; false if the id is taken (caller draws again).
+    /// WELCOME is queued under the sessions lock, so nothing addressed to the new session
+    /// (a kill, say) can overtake it.
+    pub(crate) fn try_join(&self, handle: Arc<SessionHandle>, welcome: bytes::Bytes) -> bool {
+        let mut sessions = self.sessions.lock();
+        if sessions.contains_key(&handle.id()) {
+            return false;
+        }
+        if self.counters.sent_if(handle.send_frame(welcome)) {
+            sessions.insert(handle.id(), SessionEntry { handle, testaments: [Vec::new(), Vec::new()], joined_at: SystemTime::now() });
+        }
+        true
+    }
+
+    /// Announce a joined session (`wamp.session.on_join`).
+    pub(crate) fn announce_join(&self, handle: &SessionHandle) {
+        self.publish_from_router("wamp.session.on_join", Payload::args(vec![Value::Dict(handle.details())]), &Dict::new());
+    }
+
+    /// Remove a session and everything it owned: subscriptions, registrations, pending
+    /// calls (its callers get `wamp.error.canceled` at once), then publish its testaments
+    /// and the meta events.
+    pub(crate) fn leave(self: &Arc<Self>, handle: &Arc<SessionHandle>, subscriptions: &[Id], registrations: &[Id]) {
+        let entry = self.sessions.lock().remove(&handle.id());
+        let mut events = Vec::new();
+        self.broker_leave(handle, subscriptions, &mut events);
+        self.dealer_leave(handle, registrations, &mut events);
+        if let Some(entry) = entry {
+            for testament in entry.testaments.iter().flatten() {
+                self.publish_from_router(&testament.topic, testament.payload.clone(), &testament.options);
+            }
+        }
+        for (topic, args) in events {
+            self.publish_from_router(topic, Payload::args(args), &Dict::new());
+        }
+        self.publish_from_router(
+            "wamp.session.on_leave",
+            Payload::args(vec![handle.id().into(), handle.identity.authid.clone().into(), handle.identity.authrole.clone().into()]),
+            &Dict::new(),
+        );
+    }
+
+    /// Close every session the predicate selects with GOODBYE(`reason`), e.g. after a
+    /// credential was revoked. The sessions leave the realm once their connection ends
+    /// (after the peer's GOODBYE or the goodbye timeout). Returns the ids closed.
+    pub fn kill_sessions(&self, predicate: impl Fn(&SessionHandle) -> bool, reason: &str, message: Option<&str>) -> Vec<Id> {
+        let victims: Vec<Arc<SessionHandle>> =
+            self.sessions.lock().values().filter(|e| predicate(&e.handle)).map(|e| e.handle.clone()).collect();
+        let mut details = Dict::new();
+        if let Some(m) = message {
+            details.insert("message".into(), m.into());
+        }
+        let goodbye = Message::Goodbye { details, reason: reason.to_owned() };
+        let closed: Vec<Id> = victims.iter().filter(|h| h.send_goodbye(&goodbye)).map(|h| h.id()).collect();
+        self.counters.sent(closed.len());
+        closed
+    }
+
+    pub fn kill_by_authid(&self, authid: &str, reason: &str) -> Vec<Id> {
+        self.kill_sessions(|s| s.identity.authid == authid, reason, None)
+    }
+
+    pub fn kill_by_authrole(&self, authrole: &str, reason: &str) -> Vec<Id> {
+        self.kill_sessions(|s| s.identity.authrole == authrole, reason, None)
+    }
+
+    /// Publish an event as the router (meta events, testaments, internal users) to every
+    /// matching subscriber of this realm. Returns the publication id.
+    pub fn publish(&self, topic: &str, args: List, kwargs: Dict) -> Id {
+        self.publish_from_router(topic, Payload::new(Some(args), Some(kwargs)), &Dict::new())
+    }
+
+    /// [`Realm::publish`] with PUBLISH options (`retain`, `exclude`, `eligible`, ...).
+    pub fn publish_with(&self, topic: &str, payload: Payload, options: &Dict) -> Id {
+        self.publish_from_router(topic, payload, options)
+    }
+
+    /// Call a procedure registered in this realm as the router and wait for its result
+    /// (dynamic authenticators/authorizers are tenant procedures). Progressive results are
+    /// not requested. On timeout the callee gets an INTERRUPT.
+    pub async fn call(self: &Arc<Self>, procedure: &str, payload: Payload, timeout: Duration) -> Result<Payload, CallError> {
+        let (rx, key) = self.internal_call(procedure, payload)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(CallError::Canceled),
+            Err(_) => {
+                self.cancel_internal_call(key);
+                Err(CallError::Timeout)
+            }
+        }
+    }
+}
