@@ -8,7 +8,9 @@
 //!   (axum, admin listener)          (in-process)         realms: store (gate), then static
 //! ```
 //! `junction dev` has all of it; `junction router` the router (with the store when given a
-//! database URL); `junction admin` the admin API and the dashboard.
+//! database URL); `junction admin` the admin API and the dashboard. With `[redis] url` (or
+//! `--redis-url`, `JUNCTION_REDIS_URL`) the change feed goes over Redis instead, so that the
+//! admin API and every router pod share it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,10 +24,12 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use junction_admin::{AdminConfig, App, SessionDirectory};
+use junction_backplane_redis::RedisFeed;
 use junction_changefeed::{ChangeFeed, InProcessFeed};
 use junction_router::{Router, Server};
 use junction_store::Store;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::Config;
@@ -147,6 +151,42 @@ pub struct Application {
     uses_store_realms: bool,
     dashboard: Option<Dashboard>,
     shutdown_grace: Duration,
+    feed: FeedKind,
+    /// Kept for the application's lifetime: a Redis feed's connections end with it.
+    _feed: Arc<dyn ChangeFeed>,
+}
+
+/// Which change feed the application runs on.
+#[derive(Debug, Clone)]
+pub enum FeedKind {
+    InProcess,
+    /// Over Redis: where (redacted), and whether it is connected right now.
+    Redis { shown: String, health: watch::Receiver<bool> },
+}
+
+impl FeedKind {
+    /// For the dev banner and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            FeedKind::InProcess => "in process".into(),
+            FeedKind::Redis { shown, .. } => format!("Redis {shown}"),
+        }
+    }
+}
+
+/// The change feed: over Redis when configured (connecting in the background: a Redis that is
+/// down at start delays nothing, publishes fail until it is back), else in process.
+fn change_feed(config: &Config, pod: &str) -> anyhow::Result<(Arc<dyn ChangeFeed>, FeedKind)> {
+    match config.redis.config(pod)? {
+        Some(redis) => {
+            let shown = format!("{}{} (prefix {})", redis.redacted_urls(), if redis.cluster { ", cluster" } else { "" }, redis.prefix);
+            let feed = RedisFeed::start(&redis).with_context(|| format!("cannot start the change feed on Redis {shown}"))?;
+            tracing::info!(redis = %shown, channel = feed.channel(), "change feed over Redis");
+            let health = feed.health();
+            Ok((Arc::new(feed), FeedKind::Redis { shown, health }))
+        }
+        None => Ok((Arc::new(InProcessFeed::new()), FeedKind::InProcess)),
+    }
 }
 
 impl Application {
@@ -160,7 +200,7 @@ impl Application {
             Some(s) => Some(open_store(&s.url, s.migrate).await?),
             None => None,
         };
-        let feed: Arc<dyn ChangeFeed> = Arc::new(InProcessFeed::new());
+        let (feed, feed_kind) = change_feed(&config, &pod)?;
 
         let (mut router, mut server, mut follower, mut router_url, mut uses_store_realms) = (None, None, None, None, false);
         if serve_router {
@@ -184,7 +224,7 @@ impl Application {
             let directory = router.clone().map(|r| Arc::new(RouterDirectory::new(r, pod.clone())) as Arc<dyn SessionDirectory>);
             let app = App::build(AdminConfig { router_url, ..admin }, store.clone(), feed.clone(), directory);
             let board = Dashboard::locate(config.admin.dashboard_dir.as_deref());
-            let http = admin_routes(&app, store.clone(), board.clone());
+            let http = admin_routes(&app, store.clone(), board.clone(), &feed_kind);
             let listener = TcpListener::bind(config.admin.listen)
                 .await
                 .with_context(|| format!("cannot listen on {} (admin API)", config.admin.listen))?;
@@ -204,7 +244,14 @@ impl Application {
             uses_store_realms,
             dashboard,
             shutdown_grace: config.router.shutdown_grace(),
+            feed: feed_kind,
+            _feed: feed,
         })
+    }
+
+    /// The change feed this application runs on.
+    pub fn feed(&self) -> &FeedKind {
+        &self.feed
     }
 
     /// `ws://ADDR/ws` of the router listener.
@@ -301,12 +348,18 @@ impl Application {
 struct AdminState {
     store: Store,
     dashboard: Arc<Dashboard>,
+    /// The Redis change feed's connection state; `None`: in process (always there).
+    feed_health: Option<watch::Receiver<bool>>,
 }
 
 /// The admin listener: `/v1` (the admin API), `/healthz`, `/readyz`, and the dashboard for
 /// every other path.
-fn admin_routes(app: &App, store: Store, dashboard: Dashboard) -> axum::Router {
-    let state = AdminState { store, dashboard: Arc::new(dashboard) };
+fn admin_routes(app: &App, store: Store, dashboard: Dashboard, feed: &FeedKind) -> axum::Router {
+    let feed_health = match feed {
+        FeedKind::Redis { health, .. } => Some(health.clone()),
+        FeedKind::InProcess => None,
+    };
+    let state = AdminState { store, dashboard: Arc::new(dashboard), feed_health };
     let own = axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -315,8 +368,14 @@ fn admin_routes(app: &App, store: Store, dashboard: Dashboard) -> axum::Router {
     app.router().merge(own)
 }
 
-/// Ready when the control store answers.
+/// Ready when the control store answers and, with a Redis change feed, Redis is connected
+/// (otherwise changes would be committed that no router hears about).
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
+    if let Some(health) = &state.feed_health
+        && !*health.borrow()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "change feed (Redis) unavailable\n");
+    }
     match tokio::time::timeout(Duration::from_secs(5), state.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "control store unavailable\n"),
@@ -347,6 +406,34 @@ mod tests {
         assert_eq!(redact_url("postgres://postgres@127.0.0.1/x"), "postgres://postgres@127.0.0.1/x");
         assert_eq!(redact_url("sqlite:///tmp/x.db?mode=rwc"), "sqlite:///tmp/x.db?mode=rwc");
         assert_eq!(sqlite_url(Path::new("/d/junction.db")), "sqlite:///d/junction.db?mode=rwc");
+    }
+
+    fn router_only(redis_url: Option<String>) -> AppConfig {
+        let mut config = Config::default();
+        config.router.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.redis.url = redis_url;
+        config.redis.prefix = Some(format!("test-app-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)));
+        AppConfig { config, store: None, router: true, admin: None, pod: "p".into() }
+    }
+
+    #[tokio::test]
+    async fn without_redis_the_feed_stays_in_process() {
+        let app = Application::build(router_only(None)).await.expect("build");
+        assert!(matches!(app.feed(), FeedKind::InProcess));
+    }
+
+    #[tokio::test]
+    async fn with_a_redis_url_the_feed_goes_over_redis() {
+        let app = Application::build(router_only(Some("redis://127.0.0.1:6379".into()))).await.expect("build");
+        let FeedKind::Redis { mut health, .. } = app.feed().clone() else { panic!("Redis feed") };
+        tokio::time::timeout(Duration::from_secs(15), health.wait_for(|up| *up)).await.expect("in time").expect("connected");
+        // A Redis that is down at start does not stop the application from starting, and its
+        // password never shows.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let app = Application::build(router_only(Some(format!("redis://app:sekrit@127.0.0.1:{port}")))).await.expect("build without Redis");
+        let FeedKind::Redis { health, shown } = app.feed().clone() else { panic!("Redis feed") };
+        assert!(!*health.borrow());
+        assert!(!shown.contains("sekrit") && shown.contains("app:***@"), "{shown}");
     }
 
     #[tokio::test]

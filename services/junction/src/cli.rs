@@ -8,7 +8,7 @@ use junction_admin::AdminConfig;
 use tracing_subscriber::EnvFilter;
 
 use crate::commands;
-use crate::config::{Config, Mode, ProcessEnv};
+use crate::config::{Config, Mode, ProcessEnv, RedisSection};
 
 #[derive(Parser, Debug)]
 #[command(name = "junction", version, about = "Managed multi-tenant WAMP router", long_about = None)]
@@ -46,6 +46,8 @@ pub struct DevArgs {
     pub database_url: Option<String>,
     #[command(flatten)]
     pub admin: AdminConfig,
+    #[command(flatten)]
+    pub redis: RedisArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -54,6 +56,48 @@ pub struct RouterArgs {
     /// sqlite://...). Not migrated here: run `junction migrate` first.
     #[arg(long, env = "JUNCTION_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// Redis for the change feed (and later the backplane). The variables are read with the
+/// config file (`crate::config`); these flags override both.
+#[derive(Args, Clone, Default)]
+pub struct RedisArgs {
+    /// Share the change feed through this Redis (redis://[user:password@]host:port; for a
+    /// cluster, seed nodes separated by commas) [env: JUNCTION_REDIS_URL]. Without it the
+    /// feed stays in this process.
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// The Redis URLs are a Redis Cluster (sharded pub/sub) [env: JUNCTION_REDIS_CLUSTER].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub redis_cluster: Option<bool>,
+    /// Prefix of every Redis key and channel (default: junction) [env: JUNCTION_REDIS_PREFIX].
+    #[arg(long, value_name = "PREFIX")]
+    pub redis_prefix: Option<String>,
+}
+
+impl std::fmt::Debug for RedisArgs {
+    // The URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.redis_url.as_deref().map(junction_backplane_redis::conn::redact_url);
+        f.debug_struct("RedisArgs").field("redis_url", &url).field("redis_cluster", &self.redis_cluster).field("redis_prefix", &self.redis_prefix).finish()
+    }
+}
+
+impl RedisArgs {
+    /// Flags over file and environment.
+    pub fn apply(&self, section: &mut RedisSection) {
+        if let Some(url) = &self.redis_url {
+            section.url = Some(url.clone());
+        }
+        if let Some(cluster) = self.redis_cluster {
+            section.cluster = cluster;
+        }
+        if let Some(prefix) = &self.redis_prefix {
+            section.prefix = Some(prefix.clone());
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -66,6 +110,8 @@ pub struct AdminArgs {
     pub migrate: bool,
     #[command(flatten)]
     pub admin: AdminConfig,
+    #[command(flatten)]
+    pub redis: RedisArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -87,7 +133,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return commands::bench(args).await;
     }
     let mode = if matches!(command, Command::Dev(_)) { Mode::Dev } else { Mode::Router };
-    let config = Config::load(cli.config.as_deref(), &ProcessEnv, mode)?;
+    let mut config = Config::load(cli.config.as_deref(), &ProcessEnv, mode)?;
+    let redis = match &command {
+        Command::Dev(a) => Some(&a.redis),
+        Command::Router(a) => Some(&a.redis),
+        Command::Admin(a) => Some(&a.redis),
+        Command::Migrate(_) | Command::Bench(_) => None,
+    };
+    if let Some(flags) = redis {
+        flags.apply(&mut config.redis);
+        config.redis.config("check")?;
+    }
     init_logging(config.log.as_deref());
     if matches!(command, Command::Dev(_) | Command::Router(_)) {
         // Every session is a socket: lift the soft open-files limit to the hard one.
@@ -133,6 +189,15 @@ mod tests {
         assert!(admin.migrate);
         assert!(Cli::try_parse_from(["junction", "migrate", "--database-url", "sqlite://x.db"]).is_ok());
         assert!(Cli::try_parse_from(["junction", "--config", "x.toml", "router"]).is_ok());
+        let cli = Cli::try_parse_from(["junction", "router", "--redis-url", "redis://:pw@r:6379", "--redis-cluster", "--redis-prefix", "p"]).unwrap();
+        let Some(Command::Router(router)) = cli.command else { panic!("router") };
+        let mut section = RedisSection::default();
+        router.redis.apply(&mut section);
+        assert_eq!((section.url.as_deref(), section.cluster, section.prefix.as_deref()), (Some("redis://:pw@r:6379"), true, Some("p")));
+        assert!(!format!("{:?}", router.redis).contains("pw"));
+        let cli = Cli::try_parse_from(["junction", "admin", "--database-url", "sqlite://x", "--redis-cluster", "false"]).unwrap();
+        let Some(Command::Admin(admin)) = cli.command else { panic!("admin") };
+        assert_eq!(admin.redis.redis_cluster, Some(false));
         let cli = Cli::try_parse_from(["junction", "bench", "rpc", "--in-flight", "4", "--duration", "1"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Bench(_))));
     }

@@ -62,6 +62,7 @@ pub async fn dev(config: Config, args: DevArgs) -> anyhow::Result<()> {
         }
         None => "-".into(),
     };
+    let feed_shown = app.feed().describe();
     let mut realm_lines = realms.join(", ");
     if app.uses_store_realms() {
         realm_lines.push_str(", and every realm you create in the dashboard");
@@ -74,6 +75,7 @@ pub async fn dev(config: Config, args: DevArgs) -> anyhow::Result<()> {
     WAMP router     {router_url}
     Realms          {realm_lines}
     Control store   {store_shown}
+    Change feed     {feed_shown}
   Sign up in the dashboard to create realms, roles and credentials. Press ctrl-c to stop.
 "
     ));

@@ -23,12 +23,19 @@
 //! | `JUNCTION_ROUTER_OUTBOUND_QUEUE_BYTES` | `router.outbound_queue_bytes` |
 //! | `JUNCTION_ROUTER_MAX_CONNECTIONS` | `router.max_connections` |
 //! | `JUNCTION_ROUTER_SHUTDOWN_GRACE_MS` | `router.shutdown_grace_ms` |
+//! | `JUNCTION_REDIS_URL` | `redis.url` (`redis://[user:password@]host:port`; cluster: seed nodes, comma-separated); set: the change feed goes over Redis |
+//! | `JUNCTION_REDIS_CLUSTER` | `redis.cluster` (`true`: Redis Cluster, sharded pub/sub) |
+//! | `JUNCTION_REDIS_PREFIX` | `redis.prefix` (every key and channel starts with it; default `junction`) |
+//!
+//! The `--redis-url`, `--redis-cluster` and `--redis-prefix` flags of `dev`, `router` and
+//! `admin` override all three.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use junction_backplane_redis::RedisConfig;
 use junction_router::RouterConfig;
 use junction_router::config::RealmEntry;
 use serde::Deserialize;
@@ -78,6 +85,39 @@ pub struct Config {
     pub admin: AdminListen,
     /// Realms of the static provider (`[[realms]]`).
     pub realms: Vec<RealmEntry>,
+    /// Redis (`[redis]`): with a URL, the change feed goes over Redis so that every pod (and
+    /// the admin API) shares it; without, it stays in process.
+    pub redis: RedisSection,
+}
+
+/// `[redis]`.
+#[derive(Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSection {
+    /// `redis://[user:password@]host:port[/db]`; for a cluster, seed nodes separated by commas.
+    pub url: Option<String>,
+    /// Redis Cluster: sharded pub/sub (SSUBSCRIBE/SPUBLISH), slot routing.
+    pub cluster: bool,
+    /// Key and channel prefix (default `junction`).
+    pub prefix: Option<String>,
+}
+
+impl std::fmt::Debug for RedisSection {
+    // The URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.as_deref().map(|u| u.split(',').map(|u| junction_backplane_redis::conn::redact_url(u.trim())).collect::<Vec<_>>().join(","));
+        f.debug_struct("RedisSection").field("url", &url).field("cluster", &self.cluster).field("prefix", &self.prefix).finish()
+    }
+}
+
+impl RedisSection {
+    /// The connection settings, `None` without a URL; `pod` names the connections in
+    /// `CLIENT LIST`.
+    pub fn config(&self, pod: &str) -> Result<Option<RedisConfig>, ConfigError> {
+        let Some(url) = self.url.as_deref().filter(|u| !u.trim().is_empty()) else { return Ok(None) };
+        let config = RedisConfig::parse(url, self.cluster, self.prefix.as_deref()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        Ok(Some(config.with_client_name(format!("junction-{pod}"))))
+    }
 }
 
 /// `[admin]`: where the admin API and the dashboard are served.
@@ -154,11 +194,25 @@ impl Config {
         set(env, "JUNCTION_ROUTER_OUTBOUND_QUEUE_BYTES", &mut r.outbound_queue_bytes)?;
         set(env, "JUNCTION_ROUTER_MAX_CONNECTIONS", &mut r.max_connections)?;
         set(env, "JUNCTION_ROUTER_SHUTDOWN_GRACE_MS", &mut r.shutdown_grace_ms)?;
+        if let Some(url) = env.get("JUNCTION_REDIS_URL") {
+            self.redis.url = Some(url).filter(|u| !u.trim().is_empty());
+        }
+        if let Some(value) = env.get("JUNCTION_REDIS_CLUSTER") {
+            self.redis.cluster = parse_bool(&value).ok_or_else(|| ConfigError::Env {
+                var: "JUNCTION_REDIS_CLUSTER",
+                value: value.clone(),
+                reason: "expected true or false".into(),
+            })?;
+        }
+        if let Some(prefix) = env.get("JUNCTION_REDIS_PREFIX") {
+            self.redis.prefix = Some(prefix);
+        }
         Ok(())
     }
 
     /// Merge `[[realms]]` into the router config, add the dev realm, validate.
-    fn finish(&mut self, mode: Mode) -> Result<(), ConfigError> {
+    pub(crate) fn finish(&mut self, mode: Mode) -> Result<(), ConfigError> {
+        self.redis.config("check")?;
         let realms = std::mem::take(&mut self.realms);
         self.router.realms.extend(realms);
         if mode == Mode::Dev && self.router.realms.is_empty() {
@@ -172,6 +226,15 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -252,6 +315,26 @@ mod tests {
         let mut c = Config::default();
         c.apply_env(&env(&[("JUNCTION_ROUTER_OUTBOUND_QUEUE_MESSAGES", "0")])).unwrap();
         assert!(c.finish(Mode::Dev).is_err());
+    }
+
+    #[test]
+    fn redis_from_file_env_and_validation() {
+        assert_eq!(Config::load(None, &env(&[]), Mode::Router).unwrap().redis.config("p").unwrap(), None);
+        let mut c = Config::from_toml("[redis]\nurl = \"redis://:filepw@file:6379\"\nprefix = \"prod\"", "x").unwrap();
+        let r = c.redis.config("pod-a").unwrap().unwrap();
+        assert_eq!((r.urls.as_slice(), r.cluster, r.prefix.as_str()), (&["redis://:filepw@file:6379".to_string()][..], false, "prod"));
+        assert_eq!(r.client_name, "junction-pod-a");
+        assert!(!format!("{c:?}").contains("filepw"), "{c:?}");
+        c.apply_env(&env(&[("JUNCTION_REDIS_URL", "redis://a:7000,redis://b:7001"), ("JUNCTION_REDIS_CLUSTER", "true")])).unwrap();
+        c.finish(Mode::Router).unwrap();
+        let r = c.redis.config("p").unwrap().unwrap();
+        assert_eq!((r.urls.len(), r.cluster, r.prefix.as_str()), (2, true, "prod"));
+        let err = Config::default().apply_env(&env(&[("JUNCTION_REDIS_CLUSTER", "maybe")])).unwrap_err();
+        assert!(err.to_string().contains("JUNCTION_REDIS_CLUSTER"));
+        // Several URLs without cluster mode, a bad prefix: refused at load.
+        assert!(Config::load(None, &env(&[("JUNCTION_REDIS_URL", "redis://a,redis://b")]), Mode::Router).is_err());
+        assert!(Config::load(None, &env(&[("JUNCTION_REDIS_URL", "redis://a"), ("JUNCTION_REDIS_PREFIX", "a{b}")]), Mode::Router).is_err());
+        assert!(Config::from_toml("[redis]\nhost = \"a\"", "x").is_err());
     }
 
     #[test]

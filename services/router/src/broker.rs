@@ -13,47 +13,50 @@ use junction_protocol::codec::encode_event;
 use junction_protocol::uri::{self, MatchPolicy, UriIndex};
 use junction_protocol::{Dict, Id, List, Message, MessageType, Payload, Serializer, Value};
 
+use junction_backplane::{Op, Outcome};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::PodMessage;
 use crate::ids::{now_iso8601, random_id};
 use crate::realm::Realm;
 use crate::session::{SessionHandle, error_message};
 
+/// The local subscribers of one realm-wide subscription.
 pub(crate) struct Subscription {
-    pub id: Id,
     pub uri: String,
     pub policy: MatchPolicy,
-    pub created: String,
     /// In subscription order. Removal is a linear scan: fine for the fan-outs we target,
     /// and iteration (the hot path) is as cheap as it gets.
     pub subscribers: Vec<Arc<SessionHandle>>,
 }
 
-impl Subscription {
-    pub fn details(&self) -> Dict {
-        junction_protocol::dict([
-            ("id", Value::from(self.id)),
-            ("created", self.created.as_str().into()),
-            ("uri", self.uri.as_str().into()),
-            ("match", self.policy.as_str().into()),
-        ])
-    }
+pub(crate) fn subscription_details(sub: &junction_backplane::Subscription) -> Dict {
+    junction_protocol::dict([
+        ("id", Value::from(sub.id)),
+        ("created", sub.created.as_str().into()),
+        ("uri", sub.uri.as_str().into()),
+        ("match", sub.policy.as_str().into()),
+    ])
 }
 
-/// The last event published with `retain: true` on a topic.
+/// An event kept with `retain: true`, as the registry stores it (realm-wide).
+#[derive(Serialize, Deserialize)]
 struct Retained {
     publication: Id,
     /// Publisher disclosure, if the original was disclosed.
     details: Dict,
-    payload: Payload,
+    args: Option<List>,
+    kwargs: Option<Dict>,
     /// The original black/white lists: a late subscriber gets the event only if it would
     /// have been eligible for it.
-    filter: Option<Filter>,
+    filter: Option<Dict>,
 }
 
+/// This pod's subscribers, by realm-wide subscription id.
 #[derive(Default)]
 pub(crate) struct Broker {
     index: UriIndex<Id>,
     subs: HashMap<Id, Subscription>,
-    retained: HashMap<String, Retained>,
 }
 
 /// Subscriber black/white lists of a PUBLISH (`exclude`, `eligible`, `*_authid`, `*_authrole`).
@@ -115,8 +118,8 @@ pub(crate) struct Publication<'a> {
     pub id: Id,
     pub topic: &'a str,
     pub payload: &'a Payload,
-    /// `None` when the router publishes.
-    pub publisher: Option<&'a SessionHandle>,
+    /// The publishing session (`None`: the router, or a publisher on another pod).
+    pub publisher: Option<Id>,
     pub exclude_me: bool,
     pub filter: Option<&'a Filter>,
     /// Publisher disclosure (`publisher`, `publisher_authid`, `publisher_authrole`), or empty.
@@ -134,43 +137,34 @@ impl FrameCache {
 }
 
 impl Broker {
-    /// Add `session` to the subscription for (uri, policy), creating it if needed.
-    /// Returns (subscription id, created, newly added).
-    pub fn subscribe(&mut self, session: &Arc<SessionHandle>, topic: &str, policy: MatchPolicy) -> (Id, bool, bool) {
-        if let Some(&id) = self.index.get(topic, policy)
-            && let Some(sub) = self.subs.get_mut(&id)
-        {
-            if sub.subscribers.iter().any(|s| s.id() == session.id()) {
-                return (id, false, false);
-            }
-            sub.subscribers.push(session.clone());
-            return (id, false, true);
+    /// Add a local subscriber to subscription `id` of (topic, policy). False: already there.
+    pub fn subscribe(&mut self, session: &Arc<SessionHandle>, topic: &str, policy: MatchPolicy, id: Id) -> bool {
+        if !self.subs.contains_key(&id) {
+            self.index.insert(topic, policy, id);
         }
-        let mut id = random_id();
-        while self.subs.contains_key(&id) {
-            id = random_id();
+        let sub = self.subs.entry(id).or_insert_with(|| Subscription { uri: topic.to_owned(), policy, subscribers: Vec::new() });
+        if sub.subscribers.iter().any(|s| s.id() == session.id()) {
+            return false;
         }
-        self.index.insert(topic, policy, id);
-        self.subs.insert(
-            id,
-            Subscription { id, uri: topic.to_owned(), policy, created: now_iso8601(), subscribers: vec![session.clone()] },
-        );
-        (id, true, true)
+        sub.subscribers.push(session.clone());
+        true
     }
 
-    /// Remove a subscriber. `None`: not subscribed; `Some(deleted)`: whether the
-    /// subscription went away with its last subscriber.
-    pub fn unsubscribe(&mut self, session: Id, subscription: Id) -> Option<bool> {
-        let sub = self.subs.get_mut(&subscription)?;
-        let pos = sub.subscribers.iter().position(|s| s.id() == session)?;
+    /// Remove a local subscriber; false if it was not subscribed.
+    pub fn unsubscribe(&mut self, session: Id, subscription: Id) -> bool {
+        let Some(sub) = self.subs.get_mut(&subscription) else { return false };
+        let Some(pos) = sub.subscribers.iter().position(|s| s.id() == session) else { return false };
         sub.subscribers.remove(pos);
-        if sub.subscribers.is_empty() {
-            if let Some(sub) = self.subs.remove(&subscription) {
-                self.index.remove(&sub.uri, sub.policy);
-            }
-            return Some(true);
+        if sub.subscribers.is_empty()
+            && let Some(sub) = self.subs.remove(&subscription)
+        {
+            self.index.remove(&sub.uri, sub.policy);
         }
-        Some(false)
+        true
+    }
+
+    pub fn is_subscribed(&self, session: Id, subscription: Id) -> bool {
+        self.subs.get(&subscription).is_some_and(|s| s.subscribers.iter().any(|x| x.id() == session))
     }
 
     /// Deliver a publication to every matching subscription. Returns the delivery count.
@@ -181,7 +175,7 @@ impl Broker {
             let mut cache = FrameCache::default();
             let mut pattern_details = None;
             for s in &sub.subscribers {
-                if p.exclude_me && p.publisher.is_some_and(|pb| pb.id() == s.id()) {
+                if p.exclude_me && p.publisher == Some(s.id()) {
                     continue;
                 }
                 if p.filter.is_some_and(|f| !f.admits(s)) {
@@ -207,76 +201,12 @@ impl Broker {
         }
         delivered
     }
-
-    pub fn retain(&mut self, topic: &str, publication: Id, details: Dict, payload: Payload, filter: Option<Filter>) {
-        self.retained.insert(topic.to_owned(), Retained { publication, details, payload, filter });
-    }
-
-    /// Send the retained events matching a subscription to one new subscriber; returns how
-    /// many were queued.
-    pub fn send_retained(&self, session: &SessionHandle, subscription: Id) -> usize {
-        let Some(sub) = self.subs.get(&subscription) else { return 0 };
-        let queued = std::cell::Cell::new(0);
-        let send = |topic: &str, r: &Retained| {
-            if r.filter.as_ref().is_some_and(|f| !f.admits(session)) {
-                return;
-            }
-            let mut details = r.details.clone();
-            details.insert("retained".into(), true.into());
-            if sub.policy != MatchPolicy::Exact {
-                details.insert("topic".into(), topic.into());
-            }
-            if session.send_frame(encode_event(subscription, r.publication, &details, &r.payload, session.serializer)) {
-                queued.set(queued.get() + 1);
-            }
-        };
-        match sub.policy {
-            MatchPolicy::Exact => {
-                if let Some(r) = self.retained.get(&sub.uri) {
-                    send(&sub.uri, r);
-                }
-            }
-            policy => {
-                for (topic, r) in &self.retained {
-                    if uri::matches(&sub.uri, policy, topic) {
-                        send(topic, r);
-                    }
-                }
-            }
-        }
-        queued.get()
-    }
-
-    pub fn get(&self, id: Id) -> Option<&Subscription> {
-        self.subs.get(&id)
-    }
-
-    pub fn lookup(&self, topic: &str, policy: MatchPolicy) -> Option<Id> {
-        self.index.get(topic, policy).copied()
-    }
-
-    pub fn matching(&self, topic: &str) -> Vec<Id> {
-        self.index.matching(topic).map(|(_, _, id)| *id).collect()
-    }
-
-    /// Subscription ids by policy: (exact, prefix, wildcard).
-    pub fn list(&self) -> (Vec<Id>, Vec<Id>, Vec<Id>) {
-        let mut out = (Vec::new(), Vec::new(), Vec::new());
-        for (_, policy, id) in self.index.iter() {
-            match policy {
-                MatchPolicy::Exact => out.0.push(*id),
-                MatchPolicy::Prefix => out.1.push(*id),
-                MatchPolicy::Wildcard => out.2.push(*id),
-            }
-        }
-        out
-    }
 }
 
 impl Realm {
     /// SUBSCRIBE from a session. Returns the subscription id when the session should
     /// remember it (for cleanup).
-    pub(crate) fn handle_subscribe(&self, session: &Arc<SessionHandle>, request: Id, options: &Dict, topic: &str) -> Option<Id> {
+    pub(crate) async fn handle_subscribe(self: &Arc<Self>, session: &Arc<SessionHandle>, request: Id, options: &Dict, topic: &str) -> Option<Id> {
         self.counters.received();
         let err = |error: &str, msg: String| {
             self.send_to(session, &error_message(MessageType::Subscribe, request, error, msg));
@@ -289,49 +219,83 @@ impl Realm {
             return err("wamp.error.invalid_uri", format!("invalid topic URI: {e}"));
         }
         let get_retained = options.get("get_retained").and_then(Value::as_bool).unwrap_or(false);
-        let (id, created, added) = {
-            let mut broker = self.broker.lock();
-            let (id, created, added) = broker.subscribe(session, topic, policy);
+        let id = junction_backplane::registry::subscription_id(self.uri(), policy, topic);
+        if self.broker.lock().is_subscribed(session.id(), id) {
             self.send_to(session, &Message::Subscribed { request, subscription: id });
-            if get_retained {
-                self.counters.sent(broker.send_retained(session, id));
+            return None;
+        }
+        let op = Op::Subscribe { uri: topic.to_owned(), policy, session: session.id(), created: now_iso8601() };
+        // Local delivery starts, and SUBSCRIBED is queued, the moment the subscription is
+        // applied: SUBSCRIBED always comes before its first EVENT.
+        let (me, realm, topic_owned) = (session.clone(), Arc::downgrade(self), topic.to_owned());
+        let on_applied = move |outcome: &Outcome| {
+            if let (Outcome::Subscribed { sub, .. }, Some(realm)) = (outcome, realm.upgrade()) {
+                let mut broker = realm.broker.lock();
+                broker.subscribe(&me, &topic_owned, policy, *sub);
+                realm.send_to(&me, &Message::Subscribed { request, subscription: *sub });
             }
-            (id, created, added)
         };
+        let (created, added) = match self.replica().submit_with(op, Box::new(on_applied)).await {
+            Ok(Outcome::Subscribed { created, added, .. }) => (created, added),
+            _ => return err("wamp.error.network_failure", "the subscription could not be shared with the other pods".into()),
+        };
+        if get_retained {
+            self.send_retained(session, id, topic, policy);
+        }
         if created {
-            let details = self.broker.lock().get(id).map(Subscription::details).unwrap_or_default();
+            let details = self.replica().read().subscription(id).map(subscription_details).unwrap_or_default();
             self.publish_meta("wamp.subscription.on_create", vec![session.id().into(), details.into()]);
         }
         if added {
             self.publish_meta("wamp.subscription.on_subscribe", vec![session.id().into(), id.into()]);
-            Some(id)
-        } else {
-            None
+        }
+        Some(id)
+    }
+
+    /// Queue the realm's retained events matching a new subscription to its subscriber.
+    fn send_retained(&self, session: &SessionHandle, subscription: Id, pattern: &str, policy: MatchPolicy) {
+        let events: Vec<(String, Vec<u8>)> = self
+            .replica()
+            .read()
+            .retained()
+            .filter(|(topic, _)| uri::matches(pattern, policy, topic))
+            .map(|(t, e)| (t.to_owned(), e.to_vec()))
+            .collect();
+        for (topic, bytes) in events {
+            let Ok(r) = rmp_serde::from_slice::<Retained>(&bytes) else { continue };
+            let filter = r.filter.as_ref().and_then(|f| Filter::from_options(f).ok().flatten());
+            if filter.is_some_and(|f| !f.admits(session)) {
+                continue;
+            }
+            let mut details = r.details;
+            details.insert("retained".into(), true.into());
+            if policy != MatchPolicy::Exact {
+                details.insert("topic".into(), topic.as_str().into());
+            }
+            let payload = Payload::new(r.args, r.kwargs);
+            self.counters.sent_if(session.send_frame(encode_event(subscription, r.publication, &details, &payload, session.serializer)));
         }
     }
 
     /// UNSUBSCRIBE from a session. Returns true when the session was subscribed.
-    pub(crate) fn handle_unsubscribe(&self, session: &SessionHandle, request: Id, subscription: Id) -> bool {
+    pub(crate) async fn handle_unsubscribe(&self, session: &SessionHandle, request: Id, subscription: Id) -> bool {
         self.counters.received();
-        let outcome = self.broker.lock().unsubscribe(session.id(), subscription);
-        match outcome {
-            None => {
-                self.send_to(session, &error_message(MessageType::Unsubscribe, request, "wamp.error.no_such_subscription", String::new()));
-                false
-            }
-            Some(deleted) => {
-                self.send_to(session, &Message::Unsubscribed { request, details: None });
-                self.publish_meta("wamp.subscription.on_unsubscribe", vec![session.id().into(), subscription.into()]);
-                if deleted {
-                    self.publish_meta("wamp.subscription.on_delete", vec![session.id().into(), subscription.into()]);
-                }
-                true
+        if !self.broker.lock().unsubscribe(session.id(), subscription) {
+            self.send_to(session, &error_message(MessageType::Unsubscribe, request, "wamp.error.no_such_subscription", String::new()));
+            return false;
+        }
+        self.send_to(session, &Message::Unsubscribed { request, details: None });
+        if let Ok(Outcome::Unsubscribed(Some(deleted))) = self.replica().submit(Op::Unsubscribe { sub: subscription, session: session.id() }).await {
+            self.publish_meta("wamp.subscription.on_unsubscribe", vec![session.id().into(), subscription.into()]);
+            if deleted {
+                self.publish_meta("wamp.subscription.on_delete", vec![session.id().into(), subscription.into()]);
             }
         }
+        true
     }
 
     /// PUBLISH from a session, already authorized. `disclose` is the authorizer's verdict.
-    pub(crate) fn handle_publish(&self, session: &SessionHandle, request: Id, options: &Dict, topic: &str, payload: &Payload, disclose: bool) {
+    pub(crate) async fn handle_publish(&self, session: &SessionHandle, request: Id, options: &Dict, topic: &str, payload: &Payload, disclose: bool) {
         self.counters.received();
         let acknowledge = options.get("acknowledge").and_then(Value::as_bool).unwrap_or(false);
         let err = |error: &str, msg: String| {
@@ -356,21 +320,14 @@ impl Realm {
             details.insert("publisher_authrole".into(), session.identity.authrole.as_str().into());
         }
         let id = random_id();
-        let publication = Publication {
-            id,
-            topic,
-            payload,
-            publisher: Some(session),
-            exclude_me: options.get("exclude_me").and_then(Value::as_bool).unwrap_or(true),
-            filter: filter.as_ref(),
-            details,
-        };
+        let exclude_me = options.get("exclude_me").and_then(Value::as_bool).unwrap_or(true);
+        let publication = Publication { id, topic, payload, publisher: Some(session.id()), exclude_me, filter: filter.as_ref(), details };
         self.metrics.publications.inc();
-        {
-            let mut broker = self.broker.lock();
-            self.counters.sent(broker.publish(&publication));
-            if options.get("retain").and_then(Value::as_bool).unwrap_or(false) {
-                broker.retain(topic, id, publication.details.clone(), payload.clone(), filter.clone());
+        let retain = options.get("retain").and_then(Value::as_bool).unwrap_or(false);
+        if let Some(op) = self.fan_out(&publication, filter.is_some().then_some(options), retain) {
+            // Stored before PUBLISHED, and in the publisher's order.
+            if let Err(e) = self.replica().submit(op).await {
+                return err("wamp.error.network_failure", format!("the event was delivered but not retained: {e}"));
             }
         }
         if acknowledge {
@@ -378,16 +335,60 @@ impl Realm {
         }
     }
 
+    /// Deliver to this pod's subscribers and forward once to every other pod with a
+    /// matching subscriber. With `retain`, the op that keeps the event realm-wide.
+    fn fan_out(&self, p: &Publication<'_>, filter_options: Option<&Dict>, retain: bool) -> Option<Op> {
+        self.counters.sent(self.broker.lock().publish(p));
+        let pods = self.replica().read().other_pods_for(p.topic, self.pod());
+        let filter = || {
+            filter_options.map(|o| {
+                o.iter()
+                    .filter(|(k, _)| k.starts_with("exclude") && k.as_str() != "exclude_me" || k.starts_with("eligible"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<Dict>()
+            })
+        };
+        if !pods.is_empty() {
+            let frame = PodMessage::Event {
+                publication: p.id,
+                topic: p.topic.to_owned(),
+                details: p.details.clone(),
+                args: p.payload.args.clone(),
+                kwargs: p.payload.kwargs.clone(),
+                exclude: if p.exclude_me { p.publisher } else { None },
+                filter: filter(),
+            }
+            .encode();
+            for pod in pods {
+                self.replica().send(pod, frame.clone());
+            }
+        }
+        retain.then(|| {
+            let event = Retained { publication: p.id, details: p.details.clone(), args: p.payload.args.clone(), kwargs: p.payload.kwargs.clone(), filter: filter() };
+            Op::Retain { topic: p.topic.to_owned(), event: rmp_serde::to_vec_named(&event).expect("retained events serialize") }
+        })
+    }
+
+    /// An event published on another pod, for this pod's subscribers.
+    pub(crate) fn deliver_remote_event(&self, id: Id, topic: &str, details: Dict, payload: Payload, exclude: Option<Id>, filter: Option<&Dict>) {
+        let filter = filter.and_then(|f| Filter::from_options(f).ok().flatten());
+        let publication = Publication { id, topic, payload: &payload, publisher: exclude, exclude_me: exclude.is_some(), filter: filter.as_ref(), details };
+        self.counters.sent(self.broker.lock().publish(&publication));
+    }
+
     /// Publish as the router. Honors `retain` and black/white lists in `options`.
     pub(crate) fn publish_from_router(&self, topic: &str, payload: Payload, options: &Dict) -> Id {
         let id = random_id();
         let filter = Filter::from_options(options).ok().flatten();
-        let publication =
-            Publication { id, topic, payload: &payload, publisher: None, exclude_me: false, filter: filter.as_ref(), details: Dict::new() };
-        let mut broker = self.broker.lock();
-        self.counters.sent(broker.publish(&publication));
-        if options.get("retain").and_then(Value::as_bool).unwrap_or(false) {
-            broker.retain(topic, id, Dict::new(), payload.clone(), filter.clone());
+        let publication = Publication { id, topic, payload: &payload, publisher: None, exclude_me: false, filter: filter.as_ref(), details: Dict::new() };
+        let retain = options.get("retain").and_then(Value::as_bool).unwrap_or(false);
+        if let Some(op) = self.fan_out(&publication, filter.is_some().then_some(options), retain) {
+            let replica = self.replica().clone();
+            tokio::spawn(async move {
+                if let Err(e) = replica.submit(op).await {
+                    tracing::warn!(error = %e, "retained event not stored");
+                }
+            });
         }
         id
     }
@@ -396,16 +397,11 @@ impl Realm {
         self.publish_from_router(topic, Payload::args(args), &Dict::new());
     }
 
-    /// Drop a leaving session's subscriptions; collects the meta events to publish.
-    pub(crate) fn broker_leave(&self, session: &SessionHandle, subscriptions: &[Id], events: &mut Vec<(&'static str, List)>) {
+    /// Drop a leaving session's local subscriptions (the registry drops them with the session).
+    pub(crate) fn broker_leave(&self, session: &SessionHandle, subscriptions: &[Id]) {
         let mut broker = self.broker.lock();
         for &sub in subscriptions {
-            if let Some(deleted) = broker.unsubscribe(session.id(), sub) {
-                events.push(("wamp.subscription.on_unsubscribe", vec![session.id().into(), sub.into()]));
-                if deleted {
-                    events.push(("wamp.subscription.on_delete", vec![session.id().into(), sub.into()]));
-                }
-            }
+            broker.unsubscribe(session.id(), sub);
         }
     }
 }
@@ -417,24 +413,19 @@ mod tests {
     use junction_protocol::dict;
 
     #[test]
-    fn one_subscription_per_topic_and_policy() {
+    fn local_subscribers_per_subscription() {
         let mut b = Broker::default();
         let (s1, _) = test_session(1, "a", "r");
         let (s2, _) = test_session(2, "b", "r");
-        let (id1, created1, added1) = b.subscribe(&s1, "com.x", MatchPolicy::Exact);
-        let (id2, created2, added2) = b.subscribe(&s2, "com.x", MatchPolicy::Exact);
-        assert_eq!(id1, id2);
-        assert!(created1 && added1 && !created2 && added2);
-        let (id3, created3, _) = b.subscribe(&s1, "com.x", MatchPolicy::Prefix);
-        assert_ne!(id1, id3);
-        assert!(created3);
+        assert!(b.subscribe(&s1, "com.x", MatchPolicy::Exact, 10));
+        assert!(b.subscribe(&s2, "com.x", MatchPolicy::Exact, 10));
         // Subscribing twice is idempotent.
-        assert_eq!(b.subscribe(&s1, "com.x", MatchPolicy::Exact), (id1, false, false));
-        assert_eq!(b.unsubscribe(1, id1), Some(false));
-        assert_eq!(b.unsubscribe(1, id1), None);
-        assert_eq!(b.unsubscribe(2, id1), Some(true));
-        assert!(b.get(id1).is_none());
-        assert_eq!(b.lookup("com.x", MatchPolicy::Exact), None);
+        assert!(!b.subscribe(&s1, "com.x", MatchPolicy::Exact, 10));
+        assert!(b.is_subscribed(1, 10) && b.is_subscribed(2, 10));
+        assert!(b.unsubscribe(1, 10));
+        assert!(!b.unsubscribe(1, 10));
+        assert!(b.unsubscribe(2, 10));
+        assert!(b.subs.is_empty() && b.index.is_empty());
     }
 
     #[test]
@@ -444,18 +435,18 @@ mod tests {
         let (exact, exact_rx) = test_session(2, "bob", "user");
         let (prefix, prefix_rx) = test_session(3, "carol", "admin");
         let (wild, wild_rx) = test_session(4, "dave", "user");
-        b.subscribe(&pubr, "com.app.topic", MatchPolicy::Exact);
-        b.subscribe(&exact, "com.app.topic", MatchPolicy::Exact);
-        b.subscribe(&prefix, "com.app", MatchPolicy::Prefix);
-        b.subscribe(&wild, "com..topic", MatchPolicy::Wildcard);
-        b.subscribe(&wild, "com.other", MatchPolicy::Exact);
+        b.subscribe(&pubr, "com.app.topic", MatchPolicy::Exact, 101);
+        b.subscribe(&exact, "com.app.topic", MatchPolicy::Exact, 101);
+        b.subscribe(&prefix, "com.app", MatchPolicy::Prefix, 103);
+        b.subscribe(&wild, "com..topic", MatchPolicy::Wildcard, 104);
+        b.subscribe(&wild, "com.other", MatchPolicy::Exact, 105);
 
         let payload = Payload::args(vec![1.into()]);
         let mut p = Publication {
             id: 7,
             topic: "com.app.topic",
             payload: &payload,
-            publisher: Some(&pubr),
+            publisher: Some(pubr.id()),
             exclude_me: true,
             filter: None,
             details: Dict::new(),
@@ -492,7 +483,7 @@ mod tests {
         let mut b = Broker::default();
         let subs: Vec<_> = (1..=3).map(|i| test_session(i, "x", "r")).collect();
         for (s, _) in &subs {
-            b.subscribe(s, "t", MatchPolicy::Exact);
+            b.subscribe(s, "t", MatchPolicy::Exact, 1);
         }
         let payload = Payload::default();
         b.publish(&Publication { id: 1, topic: "t", payload: &payload, publisher: None, exclude_me: true, filter: None, details: Dict::new() });
@@ -506,17 +497,5 @@ mod tests {
         assert!(Filter::from_options(&dict([("exclude", Value::from("x"))])).is_err());
         assert!(Filter::from_options(&dict([("eligible_authid", Value::from(3))])).is_err());
         assert_eq!(Filter::from_options(&Dict::new()), Ok(None));
-    }
-
-    #[test]
-    fn retained_event_goes_to_new_subscribers() {
-        let mut b = Broker::default();
-        b.retain("com.a.b", 9, Dict::new(), Payload::args(vec!["x".into()]), None);
-        let (s, rx) = test_session(1, "a", "r");
-        let (id, ..) = b.subscribe(&s, "com.a", MatchPolicy::Prefix);
-        b.send_retained(&s, id);
-        let ev = rx.messages();
-        assert!(matches!(&ev[..], [Message::Event { publication: 9, details, .. }]
-            if details.get("retained") == Some(&Value::Bool(true)) && details.get("topic").and_then(Value::as_str) == Some("com.a.b")));
     }
 }

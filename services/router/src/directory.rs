@@ -159,19 +159,22 @@ mod tests {
     use crate::realm::RealmConfig;
     use crate::session::test_session;
 
-    fn realm() -> Arc<Realm> {
+    async fn realm() -> Arc<Realm> {
         let config = RealmConfig { uri: "realm1".into(), tenant: "t".into(), anonymous_role: Some("anonymous".into()) };
-        Arc::new(Realm::new(config, Arc::new(Metrics::default())))
+        let realm = Arc::new(Realm::new(config, Arc::new(Metrics::default())));
+        let backplane: Arc<dyn junction_backplane::Backplane> = junction_backplane::InProcessHub::new().pod();
+        realm.share(&backplane).await.unwrap();
+        realm
     }
 
-    #[test]
-    fn lists_counts_and_kills() {
-        let realm = realm();
+    #[tokio::test]
+    async fn lists_counts_and_kills() {
+        let realm = realm().await;
         let before = SystemTime::now();
         let (alice, alice_rx) = test_session(11, "alice", "user");
         let (bob, _bob_rx) = test_session(22, "bob", "admin");
-        assert!(realm.try_join(alice.clone(), bytes::Bytes::from_static(b"[2,11,{}]")));
-        assert!(realm.try_join(bob.clone(), bytes::Bytes::from_static(b"[2,22,{}]")));
+        assert!(realm.join(alice.clone(), bytes::Bytes::from_static(b"[2,11,{}]")).await.unwrap());
+        assert!(realm.join(bob.clone(), bytes::Bytes::from_static(b"[2,22,{}]")).await.unwrap());
 
         let mut list = realm.sessions();
         list.sort_by_key(|s| s.session);
@@ -185,9 +188,9 @@ mod tests {
         assert_eq!(realm.stats(), RealmStats { sessions: 2, messages_in: 0, messages_out: 2 });
 
         // alice subscribes, bob publishes: 2 in; SUBSCRIBED + EVENT out.
-        realm.handle_subscribe(&alice, 1, &Default::default(), "com.x");
+        realm.handle_subscribe(&alice, 1, &Default::default(), "com.x").await;
         let payload = junction_protocol::Payload::args(vec![1.into()]);
-        realm.handle_publish(&bob, 2, &Default::default(), "com.x", &payload, false);
+        realm.handle_publish(&bob, 2, &Default::default(), "com.x", &payload, false).await;
         let stats = realm.stats();
         assert_eq!((stats.messages_in, stats.messages_out), (2, 4));
         assert_eq!(alice_rx.messages().len(), 3); // WELCOME, SUBSCRIBED, EVENT

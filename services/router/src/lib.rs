@@ -41,6 +41,7 @@
 pub mod auth;
 pub mod authz;
 mod broker;
+mod cluster;
 pub mod config;
 mod dealer;
 pub mod directory;

@@ -7,6 +7,13 @@ use std::sync::Arc;
 use junction_protocol::uri::{self, MatchPolicy};
 use junction_protocol::{Dict, Id, List, Message, MessageType, Payload, Value, dict};
 
+use std::collections::HashMap;
+
+use junction_backplane::{PodId, SessionInfo};
+
+use crate::broker::subscription_details;
+use crate::cluster::PodMessage;
+use crate::dealer::registration_details;
 use crate::realm::{Realm, Testament};
 use crate::session::SessionHandle;
 
@@ -47,9 +54,16 @@ fn kill_reason(kwargs: &Dict) -> Result<(String, Option<String>), (&'static str,
     Ok((reason, kwargs.get("message").and_then(Value::as_str).map(str::to_owned)))
 }
 
-fn ids_by_policy((exact, prefix, wildcard): (Vec<Id>, Vec<Id>, Vec<Id>)) -> Value {
-    let list = |v: Vec<Id>| Value::List(v.into_iter().map(Value::from).collect());
-    Value::dict([("exact", list(exact)), ("prefix", list(prefix)), ("wildcard", list(wildcard))])
+fn ids_by_policy(items: impl Iterator<Item = (Id, MatchPolicy)>) -> Value {
+    let (mut exact, mut prefix, mut wildcard) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, policy) in items {
+        match policy {
+            MatchPolicy::Exact => exact.push(Value::from(id)),
+            MatchPolicy::Prefix => prefix.push(Value::from(id)),
+            MatchPolicy::Wildcard => wildcard.push(Value::from(id)),
+        }
+    }
+    Value::dict([("exact", Value::List(exact)), ("prefix", Value::List(prefix)), ("wildcard", Value::List(wildcard))])
 }
 
 fn match_policy(v: Option<&Value>) -> Result<MatchPolicy, (&'static str, String)> {
@@ -60,6 +74,25 @@ fn match_policy(v: Option<&Value>) -> Result<MatchPolicy, (&'static str, String)
 }
 
 impl Realm {
+    /// Close the sessions the predicate selects, on whichever pod they are; how many.
+    fn kill_realm_wide(&self, predicate: impl Fn(&SessionInfo) -> bool, reason: &str, message: Option<String>) -> usize {
+        let me = self.pod();
+        let mut by_pod: HashMap<PodId, Vec<Id>> = HashMap::new();
+        for s in self.replica().read().sessions().filter(|s| predicate(s)) {
+            by_pod.entry(s.pod).or_default().push(s.id);
+        }
+        let mut count = 0;
+        for (pod, ids) in by_pod {
+            if pod == me {
+                count += self.kill_sessions(|s| ids.contains(&s.id()), reason, message.as_deref()).len();
+            } else {
+                count += ids.len();
+                self.replica().send(pod, PodMessage::Kill { sessions: ids, reason: reason.to_owned(), message: message.clone() }.encode());
+            }
+        }
+        count
+    }
+
     /// CALL of a `wamp.*` procedure (already authorized): answer RESULT or ERROR.
     pub(crate) fn handle_meta_call(self: &Arc<Self>, session: &Arc<SessionHandle>, request: Id, procedure: &str, payload: Payload) {
         self.counters.received();
@@ -76,43 +109,37 @@ impl Realm {
         match procedure {
             "wamp.session.count" | "wamp.session.list" => {
                 let roles = role_filter(&args)?;
-                let ids: Vec<Value> = self
-                    .sessions
-                    .lock()
-                    .values()
-                    .filter(|e| roles.as_ref().is_none_or(|r| r.contains(&e.handle.identity.authrole)))
-                    .map(|e| Value::from(e.handle.id()))
-                    .collect();
-                if procedure == "wamp.session.count" { ok(ids.len()) } else { ok(Value::List(ids)) }
+                let mut ids: Vec<Id> =
+                    self.replica().read().sessions().filter(|s| roles.as_ref().is_none_or(|r| r.contains(&s.authrole))).map(|s| s.id).collect();
+                if procedure == "wamp.session.count" {
+                    return ok(ids.len());
+                }
+                ids.sort_unstable();
+                ok(Value::List(ids.into_iter().map(Value::from).collect()))
             }
             "wamp.session.get" => {
                 let id = id_arg(&args, 0, "session")?;
-                let details = self.sessions.lock().get(&id).map(|e| e.handle.details());
+                let details = self.replica().read().session(id).map(|s| s.details.clone());
                 details.map(ok).unwrap_or_else(|| Err(("wamp.error.no_such_session", format!("no session {id}"))))
             }
             "wamp.session.kill" => {
                 let id = id_arg(&args, 0, "session")?;
                 let (reason, message) = kill_reason(&kwargs)?;
                 // The caller cannot kill itself: "no *other* session with that id".
-                let killed = if id == session.id() { Vec::new() } else { self.kill_sessions(|s| s.id() == id, &reason, message.as_deref()) };
-                if killed.is_empty() { Err(("wamp.error.no_such_session", format!("no session {id}"))) } else { Ok(Payload::default()) }
+                let killed = if id == session.id() { 0 } else { self.kill_realm_wide(|s| s.id == id, &reason, message) };
+                if killed == 0 { Err(("wamp.error.no_such_session", format!("no session {id}"))) } else { Ok(Payload::default()) }
             }
             "wamp.session.kill_by_authid" | "wamp.session.kill_by_authrole" => {
-                let value = str_arg(&args, 0, if procedure.ends_with("authid") { "authid" } else { "authrole" })?;
-                let (reason, message) = kill_reason(&kwargs)?;
                 let by_authid = procedure.ends_with("authid");
+                let value = str_arg(&args, 0, if by_authid { "authid" } else { "authrole" })?.to_owned();
+                let (reason, message) = kill_reason(&kwargs)?;
                 let me = session.id();
-                let killed = self.kill_sessions(
-                    |s| s.id() != me && if by_authid { s.identity.authid == value } else { s.identity.authrole == value },
-                    &reason,
-                    message.as_deref(),
-                );
-                ok(killed.len())
+                ok(self.kill_realm_wide(|s| s.id != me && if by_authid { s.authid == value } else { s.authrole == value }, &reason, message))
             }
             "wamp.session.kill_all" => {
                 let (reason, message) = kill_reason(&kwargs)?;
                 let me = session.id();
-                ok(self.kill_sessions(|s| s.id() != me, &reason, message.as_deref()).len())
+                ok(self.kill_realm_wide(|s| s.id != me, &reason, message))
             }
             "wamp.session.add_testament" => {
                 let topic = str_arg(&args, 0, "topic")?;
@@ -123,10 +150,11 @@ impl Realm {
                 let t_kwargs = arg(&args, 2).and_then(Value::as_dict).cloned();
                 let options = kwargs.get("publish_options").and_then(Value::as_dict).cloned().unwrap_or_default();
                 let scope = scope(&kwargs)?;
-                let testament = Testament { topic: topic.to_owned(), payload: Payload::new(t_args, t_kwargs), options };
+                let testament = Testament { topic: topic.to_owned(), args: t_args, kwargs: t_kwargs, options };
                 if let Some(e) = self.sessions.lock().get_mut(&session.id()) {
                     e.testaments[scope].push(testament);
                 }
+                self.share_testaments(session.id());
                 Ok(Payload::default())
             }
             "wamp.session.flush_testaments" => {
@@ -134,50 +162,57 @@ impl Realm {
                 if let Some(e) = self.sessions.lock().get_mut(&session.id()) {
                     e.testaments[scope].clear();
                 }
+                self.share_testaments(session.id());
                 Ok(Payload::default())
             }
-            "wamp.subscription.list" => ok(ids_by_policy(self.broker.lock().list())),
+            "wamp.subscription.list" => {
+                let registry = self.replica().read();
+                ok(ids_by_policy(registry.subscriptions().map(|s| (s.id, s.policy))))
+            }
             "wamp.subscription.lookup" => {
                 let topic = str_arg(&args, 0, "topic")?;
                 let policy = match_policy(arg(&args, 1))?;
-                ok(self.broker.lock().lookup(topic, policy))
+                ok(self.replica().read().subscription_lookup(topic, policy))
             }
             "wamp.subscription.match" => {
                 let topic = str_arg(&args, 0, "topic")?;
-                let ids = self.broker.lock().matching(topic);
-                ok(if ids.is_empty() { Value::Null } else { Value::List(ids.into_iter().map(Value::from).collect()) })
+                let ids: Vec<Value> = self.replica().read().subscriptions_matching(topic).map(|s| Value::from(s.id)).collect();
+                ok(if ids.is_empty() { Value::Null } else { Value::List(ids) })
             }
             "wamp.subscription.get" | "wamp.subscription.list_subscribers" | "wamp.subscription.count_subscribers" => {
                 let id = id_arg(&args, 0, "subscription")?;
-                let broker = self.broker.lock();
-                let Some(sub) = broker.get(id) else {
+                let registry = self.replica().read();
+                let Some(sub) = registry.subscription(id) else {
                     return Err(("wamp.error.no_such_subscription", format!("no subscription {id}")));
                 };
                 match procedure {
-                    "wamp.subscription.get" => ok(sub.details()),
-                    "wamp.subscription.list_subscribers" => ok(Value::List(sub.subscribers.iter().map(|s| s.id().into()).collect())),
-                    _ => ok(sub.subscribers.len()),
+                    "wamp.subscription.get" => ok(subscription_details(sub)),
+                    "wamp.subscription.list_subscribers" => ok(Value::List(sub.members.iter().map(|(s, _)| Value::from(*s)).collect())),
+                    _ => ok(sub.members.len()),
                 }
             }
-            "wamp.registration.list" => ok(ids_by_policy(self.dealer.lock().list())),
+            "wamp.registration.list" => {
+                let registry = self.replica().read();
+                ok(ids_by_policy(registry.registrations().map(|r| (r.id, r.policy))))
+            }
             "wamp.registration.lookup" => {
                 let procedure = str_arg(&args, 0, "procedure")?;
                 let policy = match_policy(arg(&args, 1))?;
-                ok(self.dealer.lock().lookup(procedure, policy))
+                ok(self.replica().read().registration_lookup(procedure, policy))
             }
             "wamp.registration.match" => {
                 let procedure = str_arg(&args, 0, "procedure")?;
-                ok(self.dealer.lock().best_match(procedure))
+                ok(self.replica().read().registration_for(procedure).map(|r| r.id))
             }
             "wamp.registration.get" | "wamp.registration.list_callees" | "wamp.registration.count_callees" => {
                 let id = id_arg(&args, 0, "registration")?;
-                let dealer = self.dealer.lock();
-                let Some(reg) = dealer.get(id) else {
+                let registry = self.replica().read();
+                let Some(reg) = registry.registration(id) else {
                     return Err(("wamp.error.no_such_registration", format!("no registration {id}")));
                 };
                 match procedure {
-                    "wamp.registration.get" => ok(reg.details()),
-                    "wamp.registration.list_callees" => ok(Value::List(reg.callees.iter().map(|s| s.id().into()).collect())),
+                    "wamp.registration.get" => ok(registration_details(reg)),
+                    "wamp.registration.list_callees" => ok(Value::List(reg.callees.iter().map(|(s, _)| Value::from(*s)).collect())),
                     _ => ok(reg.callees.len()),
                 }
             }

@@ -8,12 +8,14 @@
 //! Meta events are published after the lock that produced them is released.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use junction_protocol::{Dict, Id, List, Message, Payload, Value};
 use parking_lot::Mutex;
+
+use junction_backplane::{Backplane, BackplaneError, Departure, Op, Outcome, PodId, Replica, ReplicaObserver};
 
 use crate::broker::Broker;
 use crate::config::RealmEntry;
@@ -73,11 +75,13 @@ impl RealmProvider for StaticRealmProvider {
     }
 }
 
-/// A testament: published when its session goes away.
-#[derive(Debug, Clone)]
+/// A testament: published when its session goes away (by its pod, or by the pod that
+/// reaps a dead one: testaments are kept in the realm registry).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Testament {
     pub topic: String,
-    pub payload: Payload,
+    pub args: Option<List>,
+    pub kwargs: Option<Dict>,
     pub options: Dict,
 }
 
@@ -112,6 +116,9 @@ pub struct Realm {
     pub(crate) metrics: Arc<Metrics>,
     /// Messages in / out (see [`crate::directory`]).
     pub(crate) counters: RealmCounters,
+    /// The realm-wide registry, shared with the other pods through the backplane. Set
+    /// before the realm is handed to any session.
+    pub(crate) replica: tokio::sync::OnceCell<Arc<Replica>>,
 }
 
 impl Realm {
@@ -123,7 +130,22 @@ impl Realm {
             dealer: Mutex::new(Dealer::default()),
             metrics,
             counters: RealmCounters::default(),
+            replica: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Open the realm on the backplane (once).
+    pub(crate) async fn share(self: &Arc<Self>, backplane: &Arc<dyn Backplane>) -> Result<(), BackplaneError> {
+        let observer: Weak<dyn ReplicaObserver> = Arc::downgrade(self) as Weak<dyn ReplicaObserver>;
+        self.replica.get_or_try_init(|| Replica::open(backplane.clone(), self.uri(), observer)).await.map(|_| ())
+    }
+
+    pub(crate) fn replica(&self) -> &Arc<Replica> {
+        self.replica.get().expect("a realm is shared before any session sees it")
+    }
+
+    pub(crate) fn pod(&self) -> PodId {
+        self.replica().pod()
     }
 
     pub fn config(&self) -> &RealmConfig {
@@ -138,18 +160,24 @@ impl Realm {
         self.sessions.lock().len()
     }
 
-    /// Add a session and queue its WELCOME; false if the id is taken (caller draws again).
-    /// WELCOME is queued under the sessions lock, so nothing addressed to the new session
-    /// (a kill, say) can overtake it.
-    pub(crate) fn try_join(&self, handle: Arc<SessionHandle>, welcome: bytes::Bytes) -> bool {
-        let mut sessions = self.sessions.lock();
-        if sessions.contains_key(&handle.id()) {
-            return false;
+    /// Add a session realm-wide and queue its WELCOME; false if the id is taken (the
+    /// caller draws again). WELCOME is queued when the join is applied, under the sessions
+    /// lock, so nothing addressed to the new session (a kill, say) can overtake it.
+    pub(crate) async fn join(self: &Arc<Self>, handle: Arc<SessionHandle>, welcome: bytes::Bytes) -> Result<bool, BackplaneError> {
+        let op = Op::Join { session: crate::cluster::session_info(&handle, self.pod()) };
+        let realm = Arc::downgrade(self);
+        let on_applied = move |outcome: &Outcome| {
+            if let (Outcome::Joined(true), Some(realm)) = (outcome, realm.upgrade()) {
+                let mut sessions = realm.sessions.lock();
+                if realm.counters.sent_if(handle.send_frame(welcome)) {
+                    sessions.insert(handle.id(), SessionEntry { handle, testaments: [Vec::new(), Vec::new()], joined_at: SystemTime::now() });
+                }
+            }
+        };
+        match self.replica().submit_with(op, Box::new(on_applied)).await? {
+            Outcome::Joined(joined) => Ok(joined),
+            _ => Ok(false),
         }
-        if self.counters.sent_if(handle.send_frame(welcome)) {
-            sessions.insert(handle.id(), SessionEntry { handle, testaments: [Vec::new(), Vec::new()], joined_at: SystemTime::now() });
-        }
-        true
     }
 
     /// Announce a joined session (`wamp.session.on_join`).
@@ -158,26 +186,62 @@ impl Realm {
     }
 
     /// Remove a session and everything it owned: subscriptions, registrations, pending
-    /// calls (its callers get `wamp.error.canceled` at once), then publish its testaments
-    /// and the meta events.
-    pub(crate) fn leave(self: &Arc<Self>, handle: &Arc<SessionHandle>, subscriptions: &[Id], registrations: &[Id]) {
-        let entry = self.sessions.lock().remove(&handle.id());
-        let mut events = Vec::new();
-        self.broker_leave(handle, subscriptions, &mut events);
-        self.dealer_leave(handle, registrations, &mut events);
-        if let Some(entry) = entry {
-            for testament in entry.testaments.iter().flatten() {
-                self.publish_from_router(&testament.topic, testament.payload.clone(), &testament.options);
+    /// calls (its callers get `wamp.error.canceled` at once), then, realm-wide, publish its
+    /// testaments and the meta events.
+    pub(crate) async fn leave(self: &Arc<Self>, handle: &Arc<SessionHandle>, subscriptions: &[Id]) {
+        self.sessions.lock().remove(&handle.id());
+        self.broker_leave(handle, subscriptions);
+        // Registrations go first, so that a caller told its call was canceled finds the
+        // procedure gone when it calls again.
+        let left = self.replica().submit(Op::Leave { session: handle.id() }).await;
+        self.dealer_leave(handle);
+        match left {
+            Ok(Outcome::Left(Some(departure))) => self.departed(&departure),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(realm = self.uri(), session = handle.id(), error = %e, "leave not shared with the other pods"),
+        }
+    }
+
+    /// Publish what a departed session leaves behind: its testaments, then the meta events.
+    /// Called once realm-wide: by the session's pod, or by the pod that reaped a dead one.
+    pub(crate) fn departed(&self, d: &Departure) {
+        let sid = d.session.id;
+        if !d.testaments.is_empty() {
+            match rmp_serde::from_slice::<Vec<Testament>>(&d.testaments) {
+                Ok(testaments) => {
+                    for t in testaments {
+                        self.publish_from_router(&t.topic, Payload::new(t.args, t.kwargs), &t.options);
+                    }
+                }
+                Err(e) => tracing::warn!(realm = self.uri(), session = sid, error = %e, "undecodable testaments dropped"),
             }
         }
-        for (topic, args) in events {
-            self.publish_from_router(topic, Payload::args(args), &Dict::new());
+        for &(sub, deleted) in &d.subscriptions {
+            self.publish_meta("wamp.subscription.on_unsubscribe", vec![sid.into(), sub.into()]);
+            if deleted {
+                self.publish_meta("wamp.subscription.on_delete", vec![sid.into(), sub.into()]);
+            }
         }
-        self.publish_from_router(
-            "wamp.session.on_leave",
-            Payload::args(vec![handle.id().into(), handle.identity.authid.clone().into(), handle.identity.authrole.clone().into()]),
-            &Dict::new(),
-        );
+        for &(reg, deleted) in &d.registrations {
+            self.publish_meta("wamp.registration.on_unregister", vec![sid.into(), reg.into()]);
+            if deleted {
+                self.publish_meta("wamp.registration.on_delete", vec![sid.into(), reg.into()]);
+            }
+        }
+        self.publish_meta("wamp.session.on_leave", vec![sid.into(), d.session.authid.as_str().into(), d.session.authrole.as_str().into()]);
+    }
+
+    /// Share a session's testaments realm-wide (both scopes: this router does not resume
+    /// sessions, so detached and destroyed both end at leave).
+    pub(crate) fn share_testaments(self: &Arc<Self>, session: Id) {
+        let testaments: Vec<Testament> = self.sessions.lock().get(&session).map(|e| e.testaments.iter().flatten().cloned().collect()).unwrap_or_default();
+        let bytes = if testaments.is_empty() { Vec::new() } else { rmp_serde::to_vec_named(&testaments).expect("testaments serialize") };
+        let replica = self.replica().clone();
+        tokio::spawn(async move {
+            if let Err(e) = replica.submit(Op::Testaments { session, testaments: bytes }).await {
+                tracing::warn!(session, error = %e, "testaments not shared with the other pods");
+            }
+        });
     }
 
     /// Close every session the predicate selects with GOODBYE(`reason`), e.g. after a

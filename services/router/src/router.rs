@@ -10,12 +10,17 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
+use junction_backplane::{Backplane, InProcessHub};
+
 use crate::auth::{Authenticator, StaticAuthenticator};
 use crate::authz::{AllowAll, Authorizer};
 use crate::config::RouterConfig;
 use crate::metrics::Metrics;
 use crate::realm::{ProviderError, Realm, RealmProvider, StaticRealmProvider};
 use crate::session::SessionHandle;
+
+/// How often a pod looks for pods whose heartbeat expired.
+pub const REAP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// State shared by every connection of a router.
 pub(crate) struct Shared {
@@ -24,6 +29,7 @@ pub(crate) struct Shared {
     pub authenticator: Arc<dyn Authenticator>,
     pub authorizer: Arc<dyn Authorizer>,
     pub metrics: Arc<Metrics>,
+    pub backplane: Arc<dyn Backplane>,
     /// Open realms. A short std-style lock: the provider is awaited outside it.
     realms: Mutex<HashMap<String, Arc<Realm>>>,
     /// Set once shutdown starts (`/readyz` turns 503, the accept loop stops).
@@ -34,17 +40,24 @@ pub(crate) struct Shared {
 impl Shared {
     /// The realm named `uri`, opened from the provider on first use.
     pub async fn open_realm(&self, uri: &str) -> Result<Option<Arc<Realm>>, ProviderError> {
-        if let Some(realm) = self.realms.lock().get(uri) {
-            return Ok(Some(realm.clone()));
+        let open = self.realms.lock().get(uri).cloned();
+        if let Some(realm) = open {
+            realm.share(&self.backplane).await.map_err(|e| ProviderError(e.to_string()))?;
+            return Ok(Some(realm));
         }
         let Some(config) = self.provider.realm(uri).await? else { return Ok(None) };
         // Two first HELLOs may race here: the first insert wins, both use it.
         let realm = self.realms.lock().entry(uri.to_owned()).or_insert_with(|| Arc::new(Realm::new(config, self.metrics.clone()))).clone();
+        realm.share(&self.backplane).await.map_err(|e| ProviderError(e.to_string()))?;
         Ok(Some(realm))
     }
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        !self.is_shutting_down() && self.backplane.ready()
     }
 }
 
@@ -62,9 +75,16 @@ pub struct RouterBuilder {
     provider: Option<Arc<dyn RealmProvider>>,
     authenticator: Option<Arc<dyn Authenticator>>,
     authorizer: Option<Arc<dyn Authorizer>>,
+    backplane: Option<Arc<dyn Backplane>>,
 }
 
 impl RouterBuilder {
+    /// How this pod shares realms with others; default: a hub of its own (one node).
+    pub fn backplane(mut self, backplane: Arc<dyn Backplane>) -> Self {
+        self.backplane = Some(backplane);
+        self
+    }
+
     pub fn config(mut self, config: RouterConfig) -> Self {
         self.config = config;
         self
@@ -86,6 +106,7 @@ impl RouterBuilder {
         let provider = self.provider.unwrap_or_else(|| Arc::new(StaticRealmProvider::new(&self.config.realms)));
         let authenticator = self.authenticator.unwrap_or_else(|| Arc::new(StaticAuthenticator::new(&self.config.realms)));
         let authorizer = self.authorizer.unwrap_or_else(|| Arc::new(AllowAll));
+        let backplane = self.backplane.unwrap_or_else(|| InProcessHub::new().pod());
         let (shutdown_tx, _) = watch::channel(false);
         Router {
             shared: Arc::new(Shared {
@@ -94,6 +115,7 @@ impl RouterBuilder {
                 authenticator,
                 authorizer,
                 metrics: Arc::new(Metrics::default()),
+                backplane,
                 realms: Mutex::new(HashMap::new()),
                 shutting_down: AtomicBool::new(false),
                 shutdown_tx,
@@ -154,6 +176,38 @@ impl Router {
         self.shared.shutdown_tx.send_replace(true);
     }
 
+    /// This pod's id on the backplane.
+    pub fn pod(&self) -> junction_backplane::PodId {
+        self.shared.backplane.pod()
+    }
+
+    /// Whether the router can take traffic: not shutting down, backplane reachable.
+    pub fn is_ready(&self) -> bool {
+        self.shared.is_ready()
+    }
+
+    /// Remove the sessions of pods whose heartbeat expired, from every open realm, and
+    /// publish what they left behind. Runs every [`REAP_INTERVAL`] while serving.
+    pub async fn reap_dead_pods(&self) {
+        let realms: Vec<Arc<Realm>> = self.shared.realms.lock().values().cloned().collect();
+        if realms.is_empty() {
+            return;
+        }
+        let live = match self.shared.backplane.live_pods().await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::debug!(error = %e, "pod liveness unknown: not reaping");
+                return;
+            }
+        };
+        for realm in realms {
+            let Some(replica) = realm.replica.get() else { continue };
+            for departure in replica.reap(&live).await {
+                realm.departed(&departure);
+            }
+        }
+    }
+
     fn goodbye_everyone(&self) {
         let realms: Vec<Arc<Realm>> = self.shared.realms.lock().values().cloned().collect();
         for realm in realms {
@@ -187,6 +241,17 @@ impl Server {
         // Each connection task holds a clone; `recv()` yields `None` once all are gone.
         let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
         let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+        let reaper = {
+            let router = self.router.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(REAP_INTERVAL);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    router.reap_dead_pods().await;
+                }
+            })
+        };
         loop {
             if *shutdown.borrow_and_update() {
                 break;
@@ -216,6 +281,7 @@ impl Server {
             });
         }
         drop(self.listener);
+        reaper.abort();
         self.router.goodbye_everyone();
         drop(drain_tx);
         if tokio::time::timeout(shared.config.shutdown_grace(), drain_rx.recv()).await.is_err() {

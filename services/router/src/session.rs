@@ -195,17 +195,21 @@ pub(crate) async fn run(mut inbound: impl Stream<Item = Inbound> + Unpin, conn: 
     let mut owned = Owned::default();
     established(&mut inbound, &conn, &realm, &handle, &mut owned).await;
 
-    realm.leave(&handle, &owned.subscriptions, &owned.registrations);
+    // Leave realm-wide before the peer sees the connection end (or our GOODBYE): once it
+    // does, no pod lists this session any more.
+    realm.leave(&handle, &owned.subscriptions).await;
     conn.shared.metrics.sessions.dec();
     // Whatever ended the session, make sure the writer closes the connection.
-    conn.outbox.close(None, close_code::NORMAL, "");
+    conn.outbox.close(owned.goodbye_reply.take(), close_code::NORMAL, "");
 }
 
-/// What a session owns in its realm, for cleanup when it leaves.
+/// What a session owns on this pod, for cleanup when it leaves (the realm registry drops
+/// its subscriptions and registrations realm-wide with the session).
 #[derive(Default)]
 struct Owned {
     subscriptions: Vec<Id>,
-    registrations: Vec<Id>,
+    /// The GOODBYE answering the peer's, sent once the session has left.
+    goodbye_reply: Option<Bytes>,
 }
 
 async fn handshake(inbound: &mut (impl Stream<Item = Inbound> + Unpin), conn: &Conn) -> Option<(Arc<Realm>, Arc<SessionHandle>)> {
@@ -264,7 +268,7 @@ async fn handshake(inbound: &mut (impl Stream<Item = Inbound> + Unpin), conn: &C
             }
         }
     };
-    let handle = welcome(conn, &realm, &hello, identity)?;
+    let handle = welcome(conn, &realm, &hello, identity).await?;
     Some((realm, handle))
 }
 
@@ -285,7 +289,7 @@ fn client_features(details: &Dict) -> u8 {
 }
 
 /// Pick a fresh session id, queue WELCOME and join the realm.
-fn welcome(conn: &Conn, realm: &Arc<Realm>, hello: &HelloInfo, identity: Identity) -> Option<Arc<SessionHandle>> {
+async fn welcome(conn: &Conn, realm: &Arc<Realm>, hello: &HelloInfo, identity: Identity) -> Option<Arc<SessionHandle>> {
     let Identity { authid, authrole, authmethod, authprovider, authextra } = identity;
     let mut welcome_details = dict([
         ("authid", Value::from(authid.as_str())),
@@ -325,8 +329,13 @@ fn welcome(conn: &Conn, realm: &Arc<Realm>, hello: &HelloInfo, identity: Identit
             next_request: AtomicU64::new(0),
         });
         let welcome = encode(&Message::Welcome { session: handle.id(), details: welcome_details.clone() }, conn.serializer);
-        if realm.try_join(handle.clone(), welcome) {
-            return Some(handle);
+        match realm.join(handle.clone(), welcome).await {
+            Ok(true) => return Some(handle),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(realm = realm.uri(), error = %e, "join not shared with the other pods");
+                break;
+            }
         }
     }
     conn.abort("wamp.error.system_shutdown", "could not allocate a session id", close_code::NORMAL);
@@ -392,7 +401,6 @@ async fn await_goodbye(inbound: &mut (impl Stream<Item = Inbound> + Unpin), conn
             }
         }
     }
-    conn.outbox.close(None, close_code::NORMAL, "");
 }
 
 /// Handle one message of an established session; false ends the session.
@@ -401,14 +409,14 @@ async fn dispatch(conn: &Conn, realm: &Arc<Realm>, handle: &Arc<SessionHandle>, 
         Message::Publish { request, options, topic, payload } => {
             let perm = authorize(conn, handle, &topic, Action::Publish).await;
             if perm.allow {
-                realm.handle_publish(handle, request, &options, &topic, &payload, perm.disclose);
+                realm.handle_publish(handle, request, &options, &topic, &payload, perm.disclose).await;
             } else if options.get("acknowledge").and_then(Value::as_bool).unwrap_or(false) {
                 handle.send(&not_authorized(MessageType::Publish, request, &topic));
             }
         }
         Message::Subscribe { request, options, topic } => {
             if authorize(conn, handle, &topic, Action::Subscribe).await.allow {
-                if let Some(id) = realm.handle_subscribe(handle, request, &options, &topic) {
+                if let Some(id) = realm.handle_subscribe(handle, request, &options, &topic).await {
                     owned.subscriptions.push(id);
                 }
             } else {
@@ -416,7 +424,7 @@ async fn dispatch(conn: &Conn, realm: &Arc<Realm>, handle: &Arc<SessionHandle>, 
             }
         }
         Message::Unsubscribe { request, subscription } => {
-            if realm.handle_unsubscribe(handle, request, subscription) {
+            if realm.handle_unsubscribe(handle, request, subscription).await {
                 owned.subscriptions.retain(|&s| s != subscription);
             }
         }
@@ -435,17 +443,13 @@ async fn dispatch(conn: &Conn, realm: &Arc<Realm>, handle: &Arc<SessionHandle>, 
         Message::Cancel { request, options } => realm.handle_cancel(handle, request, &options),
         Message::Register { request, options, procedure } => {
             if authorize(conn, handle, &procedure, Action::Register).await.allow {
-                if let Some(id) = realm.handle_register(handle, request, &options, &procedure) {
-                    owned.registrations.push(id);
-                }
+                realm.handle_register(handle, request, &options, &procedure).await;
             } else {
                 handle.send(&not_authorized(MessageType::Register, request, &procedure));
             }
         }
         Message::Unregister { request, registration } => {
-            if realm.handle_unregister(handle, request, registration) {
-                owned.registrations.retain(|&r| r != registration);
-            }
+            realm.handle_unregister(handle, request, registration).await;
         }
         Message::Yield { request, options, payload } => realm.handle_yield(handle, request, &options, payload),
         Message::Error { request_type: MessageType::Invocation, request, details, error, payload } => {
@@ -453,7 +457,7 @@ async fn dispatch(conn: &Conn, realm: &Arc<Realm>, handle: &Arc<SessionHandle>, 
         }
         Message::Goodbye { .. } => {
             let reply = Message::Goodbye { details: Dict::new(), reason: "wamp.close.goodbye_and_out".into() };
-            conn.outbox.close(Some(encode(&reply, conn.serializer)), close_code::NORMAL, "");
+            owned.goodbye_reply = Some(encode(&reply, conn.serializer));
             return false;
         }
         Message::Abort { .. } => {

@@ -139,6 +139,7 @@ fn route(mut req: Request<Incoming>, peer: SocketAddr, shared: Arc<Shared>, drai
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") if shared.is_shutting_down() => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+        (&Method::GET, "/readyz") if !shared.is_ready() => text(StatusCode::SERVICE_UNAVAILABLE, "backplane unavailable\n"),
         (&Method::GET, "/readyz") => text(StatusCode::OK, "ready\n"),
         (_, "/ws") => text(StatusCode::UPGRADE_REQUIRED, "this endpoint speaks WAMP over WebSocket (wamp.2.json, wamp.2.msgpack, wamp.2.cbor)\n"),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
