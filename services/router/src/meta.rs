@@ -84,7 +84,9 @@ impl Realm {
         let mut count = 0;
         for (pod, ids) in by_pod {
             if pod == me {
-                count += self.kill_sessions(|s| ids.contains(&s.id()), reason, message.as_deref()).len();
+                let killed = self.kill_sessions(|s| ids.contains(&s.id()), reason, message.as_deref());
+                count += killed.len();
+                self.killed_by_meta.lock().extend(killed);
             } else {
                 count += ids.len();
                 self.replica().send(pod, PodMessage::Kill { sessions: ids, reason: reason.to_owned(), message: message.clone() }.encode());
@@ -94,13 +96,21 @@ impl Realm {
     }
 
     /// CALL of a `wamp.*` procedure (already authorized): answer RESULT or ERROR.
-    pub(crate) fn handle_meta_call(self: &Arc<Self>, session: &Arc<SessionHandle>, request: Id, procedure: &str, payload: Payload) {
+    pub(crate) async fn handle_meta_call(self: &Arc<Self>, session: &Arc<SessionHandle>, request: Id, procedure: &str, payload: Payload) {
         self.counters.received();
-        let reply = match self.meta_call(session, procedure, payload) {
+        let result = self.meta_call(session, procedure, payload);
+        // Sessions killed here leave the realm before the caller hears back, so what it
+        // lists next is exact.
+        let killed = std::mem::take(&mut *self.killed_by_meta.lock());
+        let departed = self.retire(killed).await;
+        let reply = match result {
             Ok(payload) => Message::Result { request, details: Dict::new(), payload },
             Err((error, message)) => crate::session::error_message(MessageType::Call, request, error, message),
         };
         self.send_to(session, &reply);
+        for d in &departed {
+            self.departed(d);
+        }
     }
 
     fn meta_call(self: &Arc<Self>, session: &Arc<SessionHandle>, procedure: &str, payload: Payload) -> MetaResult {

@@ -119,6 +119,8 @@ pub struct Realm {
     /// The realm-wide registry, shared with the other pods through the backplane. Set
     /// before the realm is handed to any session.
     pub(crate) replica: tokio::sync::OnceCell<Arc<Replica>>,
+    /// Sessions a meta procedure just closed, retired before it answers.
+    pub(crate) killed_by_meta: Mutex<Vec<Id>>,
 }
 
 impl Realm {
@@ -131,6 +133,7 @@ impl Realm {
             metrics,
             counters: RealmCounters::default(),
             replica: tokio::sync::OnceCell::new(),
+            killed_by_meta: Mutex::new(Vec::new()),
         }
     }
 
@@ -200,6 +203,19 @@ impl Realm {
             Ok(_) => {}
             Err(e) => tracing::warn!(realm = self.uri(), session = handle.id(), error = %e, "leave not shared with the other pods"),
         }
+    }
+
+    /// Take closed sessions out of the realm registry now rather than when their connection
+    /// ends (their own leave then finds them gone and publishes nothing).
+    /// Returns what they left, for [`Realm::departed`].
+    pub(crate) async fn retire(&self, sessions: Vec<Id>) -> Vec<Departure> {
+        let mut departed = Vec::new();
+        for session in sessions {
+            if let Ok(Outcome::Left(Some(departure))) = self.replica().submit(Op::Leave { session }).await {
+                departed.push(departure);
+            }
+        }
+        departed
     }
 
     /// Publish what a departed session leaves behind: its testaments, then the meta events.

@@ -435,7 +435,7 @@ async fn dispatch(conn: &Conn, realm: &Arc<Realm>, handle: &Arc<SessionHandle>, 
             } else if uri::validate(&procedure, uri::MatchPolicy::Exact, false).is_err() {
                 handle.send(&error_message(MessageType::Call, request, "wamp.error.invalid_uri", "invalid procedure URI".into()));
             } else if uri::is_meta(&procedure) {
-                realm.handle_meta_call(handle, request, &procedure, payload);
+                realm.handle_meta_call(handle, request, &procedure, payload).await;
             } else {
                 realm.handle_call(handle, request, &options, &procedure, payload, perm.disclose);
             }
