@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -53,7 +52,7 @@ impl InProcessHub {
             pod = rand::random::<u64>() >> 11;
         }
         state.pods.push(pod);
-        Arc::new(InProcessBackplane { hub: self.clone(), pod, alive: AtomicBool::new(true) })
+        Arc::new(InProcessBackplane { hub: self.clone(), pod })
     }
 
     /// Make a pod vanish as if its process died: nothing reaches it any more and its
@@ -70,12 +69,11 @@ impl InProcessHub {
 pub struct InProcessBackplane {
     hub: Arc<InProcessHub>,
     pod: PodId,
-    alive: AtomicBool,
 }
 
 impl InProcessBackplane {
     fn is_member(&self) -> bool {
-        self.alive.load(Ordering::Relaxed) && self.hub.state.lock().pods.contains(&self.pod)
+        self.hub.state.lock().pods.contains(&self.pod)
     }
 }
 

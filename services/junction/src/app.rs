@@ -112,22 +112,8 @@ pub fn normalize_database_url(url: &str) -> String {
     }
 }
 
-/// A database URL fit for logs and error messages: the password replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("{userinfo}@{host}"),
-        },
-        None => authority.to_owned(),
-    };
-    match path {
-        Some(p) => format!("{scheme}://{authority}/{p}"),
-        None => format!("{scheme}://{authority}"),
-    }
-}
+/// A URL fit for logs and error messages (database or Redis): the password replaced by `***`.
+pub use junction_backplane_redis::conn::redact_url;
 
 /// Connect to the control store (and migrate it when asked).
 pub async fn open_store(url: &str, migrate: bool) -> anyhow::Result<Store> {

@@ -117,6 +117,12 @@ impl Dealer {
         Some(call)
     }
 
+    /// Remove every pending call the predicate selects.
+    fn take_where(&mut self, select: impl Fn(&InvocationKey, &PendingCall) -> bool) -> Vec<(InvocationKey, PendingCall)> {
+        let keys: Vec<InvocationKey> = self.pending.iter().filter(|(k, c)| select(k, c)).map(|(k, _)| *k).collect();
+        keys.into_iter().filter_map(|k| self.take(k).map(|c| (k, c))).collect()
+    }
+
     fn next_seq(&mut self) -> Id {
         self.seq += 1;
         self.seq
@@ -444,15 +450,7 @@ impl Realm {
     /// registry with the session.)
     pub(crate) fn dealer_leave(&self, session: &SessionHandle) {
         let sid = session.id();
-        let mut dealer = self.dealer.lock();
-        let affected: Vec<InvocationKey> = dealer
-            .pending
-            .iter()
-            .filter(|(key, call)| key.0 == sid || matches!(&call.caller, Caller::Session(c) if c.id() == sid))
-            .map(|(key, _)| *key)
-            .collect();
-        let calls: Vec<_> = affected.into_iter().filter_map(|key| dealer.take(key).map(|c| (key, c))).collect();
-        drop(dealer);
+        let calls = self.dealer.lock().take_where(|key, call| key.0 == sid || matches!(&call.caller, Caller::Session(c) if c.id() == sid));
         for (key, call) in calls {
             if key.0 == sid {
                 self.finish(call, Answer::error("wamp.error.canceled"));
@@ -471,31 +469,15 @@ impl Realm {
     }
 
     fn fail_remote_calls(&self, gone: impl Fn(Id) -> bool) {
-        let mut dealer = self.dealer.lock();
-        let affected: Vec<InvocationKey> = dealer
-            .pending
-            .iter()
-            .filter(|(_, call)| matches!(call.callee, Callee::Remote { session, .. } if gone(session)))
-            .map(|(key, _)| *key)
-            .collect();
-        let calls: Vec<_> = affected.into_iter().filter_map(|key| dealer.take(key)).collect();
-        drop(dealer);
-        for call in calls {
+        let calls = self.dealer.lock().take_where(|_, call| matches!(call.callee, Callee::Remote { session, .. } if gone(session)));
+        for (_, call) in calls {
             self.finish(call, Answer::error("wamp.error.canceled"));
         }
     }
 
     /// Another pod died: calls its sessions made here are interrupted and dropped.
     pub(crate) fn pod_gone(&self, pod: PodId) {
-        let mut dealer = self.dealer.lock();
-        let affected: Vec<InvocationKey> = dealer
-            .pending
-            .iter()
-            .filter(|(_, call)| matches!(call.caller, Caller::Remote { pod: p, .. } if p == pod))
-            .map(|(key, _)| *key)
-            .collect();
-        let calls: Vec<_> = affected.into_iter().filter_map(|key| dealer.take(key).map(|c| (key, c))).collect();
-        drop(dealer);
+        let calls = self.dealer.lock().take_where(|_, call| matches!(call.caller, Caller::Remote { pod: p, .. } if p == pod));
         for (key, call) in calls {
             self.interrupt(&call, key, "killnowait");
         }
