@@ -50,6 +50,9 @@ pub struct JwtKey {
     key: DecodingKey,
     /// The role a token gets when it names none (the credential's role in the store).
     default_role: Option<String>,
+    /// Where the key comes from (the store's credential id), reported with each identity it
+    /// verifies so that a router can close the sessions of a key that is revoked.
+    source: Option<String>,
 }
 
 impl fmt::Debug for JwtKey {
@@ -59,6 +62,7 @@ impl fmt::Debug for JwtKey {
             .field("kid", &self.kid)
             .field("algorithm", &self.algorithm)
             .field("default_role", &self.default_role)
+            .field("source", &self.source)
             .finish_non_exhaustive()
     }
 }
@@ -73,24 +77,36 @@ impl JwtKey {
             algorithm: Algorithm::HS256,
             key: DecodingKey::from_secret(secret.as_bytes()),
             default_role: None,
+            source: None,
         })
     }
 
     /// An RSA public key (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`), for RS256.
     pub fn rs256_pem(kid: Option<String>, pem: &str) -> Result<Self, JwtKeyError> {
         let key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| JwtKeyError::BadPem("RSA"))?;
-        Ok(JwtKey { kid, algorithm: Algorithm::RS256, key, default_role: None })
+        Ok(JwtKey { kid, algorithm: Algorithm::RS256, key, default_role: None, source: None })
     }
 
     /// An Ed25519 public key (`BEGIN PUBLIC KEY`), for EdDSA.
     pub fn eddsa_pem(kid: Option<String>, pem: &str) -> Result<Self, JwtKeyError> {
         let key = DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|_| JwtKeyError::BadPem("Ed25519"))?;
-        Ok(JwtKey { kid, algorithm: Algorithm::EdDSA, key, default_role: None })
+        Ok(JwtKey { kid, algorithm: Algorithm::EdDSA, key, default_role: None, source: None })
     }
 
     pub fn with_default_role(mut self, role: impl Into<String>) -> Self {
         self.default_role = Some(role.into());
         self
+    }
+
+    /// Tag the key with where it comes from (e.g. the store's credential id): verified
+    /// identities carry it in [`JwtIdentity::source`].
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
     }
 
     pub fn kid(&self) -> Option<&str> {
@@ -140,6 +156,8 @@ pub struct JwtIdentity {
     pub expires_at: u64,
     /// The `kid` of the key that verified it.
     pub kid: Option<String>,
+    /// The [`JwtKey::source`] of the key that verified it.
+    pub source: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -237,7 +255,7 @@ fn identity(claims: Claims, key: &JwtKey, hello_authid: Option<&str>) -> Result<
     };
     let authextra =
         claims.extra.map(|m| m.into_iter().map(|(k, v)| (k, json_to_value(v))).collect()).unwrap_or_default();
-    Ok(JwtIdentity { authid: claims.sub, authrole, authextra, expires_at: claims.exp, kid: key.kid.clone() })
+    Ok(JwtIdentity { authid: claims.sub, authrole, authextra, expires_at: claims.exp, kid: key.kid.clone(), source: key.source.clone() })
 }
 
 /// Does `s` look like a compact JWS (three base64url parts)? For authmethod `ticket`: a
@@ -346,6 +364,26 @@ mod tests {
             assert_eq!(id.kid.as_deref(), Some(kid));
             assert!(id.expires_at > now());
         }
+    }
+
+    #[test]
+    fn the_identity_names_the_source_of_the_key_that_verified_it() {
+        let v = JwtVerifier::new(
+            REALM,
+            vec![
+                JwtKey::hs256(Some("a".into()), &Secret::new("first-key-first-key-first-key-123")).unwrap().with_source("cred_a"),
+                JwtKey::hs256(Some("b".into()), &Secret::new(HS_SECRET)).unwrap().with_source("cred_b"),
+                JwtKey::hs256(None, &Secret::new("untagged-untagged-untagged-12345")).unwrap(),
+            ],
+        );
+        assert_eq!(v.keys()[1].source(), Some("cred_b"));
+        // Found by kid, and by trying each key (no kid): the source is the verifying key's.
+        for kid in [Some("b"), None] {
+            let id = v.verify(&hs(&claims("alice"), kid, HS_SECRET.as_bytes()), None).unwrap();
+            assert_eq!(id.source.as_deref(), Some("cred_b"));
+        }
+        let id = v.verify(&hs(&claims("alice"), None, b"untagged-untagged-untagged-12345"), None).unwrap();
+        assert_eq!(id.source, None);
     }
 
     #[test]

@@ -369,7 +369,13 @@ impl PendingTicket {
             }
         }
         match result {
-            Ok(id) => Ok(Identity { authid: id.authid, authrole: id.authrole, authmethod: "jwt".into(), authprovider: PROVIDER.into(), authextra: id.authextra }),
+            Ok(id) => {
+                if let Some(credential) = &id.source {
+                    // Revoking that key must close this session (its authid is the token's).
+                    self.gate.sessions.bind_key(self.gate.router.get(), self.hello.session, realm, credential, id.kid.as_deref());
+                }
+                Ok(Identity { authid: id.authid, authrole: id.authrole, authmethod: "jwt".into(), authprovider: PROVIDER.into(), authextra: id.authextra })
+            }
             Err(e) => Err(fail(realm, authid, &e.to_string())),
         }
     }

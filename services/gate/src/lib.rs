@@ -27,7 +27,10 @@
 //!   or the role's dynamic authorizer with its `cache` flag honoured.
 //! - [`dynamic`]: calling tenant procedures (dynamic authenticator / authorizer) through the
 //!   router, in the same realm or another realm of the same tenant, with a timeout.
-//! - `changes`: the change-feed follower ([`Gate::follow_changes`]).
+//! - `changes`: the change-feed follower ([`Gate::follow_changes`]), and the re-check of live
+//!   sessions after missed changes (`Lagged`).
+//! - `sessions`: what the follower needs to know about live sessions that the router does not
+//!   show it (the JWT key each token session joined with, the realms it opened), bounded.
 //!
 //! # Isolation
 //! Realm URIs are globally unique and every realm belongs to one tenant; a session is bound
@@ -61,6 +64,7 @@ pub mod authz;
 mod changes;
 pub mod dynamic;
 pub mod realms;
+mod sessions;
 
 pub use changes::{REASON_CREDENTIAL_REVOKED, REASON_REALM_DELETED, REASON_ROLE_DELETED};
 
@@ -112,6 +116,9 @@ pub struct GateConfig {
     pub max_cached_realms: usize,
     /// Most dynamic-authorizer decisions cached (those answered with `cache: true`).
     pub max_cached_decisions: usize,
+    /// How long after authenticating a session's JWT-key binding is kept even though the
+    /// router does not show the session (it may still be joining); see the `sessions` module.
+    pub session_grace: Duration,
 }
 
 impl Default for GateConfig {
@@ -125,6 +132,7 @@ impl Default for GateConfig {
             authorizers: HashMap::new(),
             max_cached_realms: 100_000,
             max_cached_decisions: 100_000,
+            session_grace: Duration::from_secs(60),
         }
     }
 }
@@ -152,6 +160,7 @@ pub(crate) struct Inner {
     pub tickets: TicketCache,
     pub limiter: LoginLimiter,
     pub decisions: authz::DecisionCache,
+    pub sessions: sessions::SessionTracker,
     /// Set by [`Gate::follow_changes`]: dynamic procedures are called through it.
     pub router: OnceLock<Router>,
     /// Subscribed at construction so that no change is missed before `follow_changes`.
@@ -175,6 +184,7 @@ impl Gate {
                 limiter: LoginLimiter::new(config.limiter),
                 realms: realms::RealmCache::new(config.max_cached_realms),
                 decisions: authz::DecisionCache::new(config.max_cached_decisions),
+                sessions: sessions::SessionTracker::new(config.session_grace),
                 router: OnceLock::new(),
                 rx: Mutex::new(Some(rx)),
                 store,
@@ -204,6 +214,12 @@ impl Gate {
         let _ = self.inner.router.set(router.clone());
         let rx = self.inner.rx.lock().take().unwrap_or_else(|| self.inner.feed.subscribe());
         tokio::spawn(changes::follow(self.inner.clone(), router, rx))
+    }
+
+    /// How many sessions are remembered with the JWT key (store credential) their token was
+    /// verified with (for metrics and tests; bounded, see the `sessions` module).
+    pub fn jwt_key_sessions(&self) -> usize {
+        self.inner.sessions.key_binding_count()
     }
 
     /// The per-pod authorization cache (for metrics and tests).

@@ -69,7 +69,7 @@ impl RealmInfo {
                         }
                     };
                     match key {
-                        Ok(k) => keys.push(k.with_default_role(cred.role.clone())),
+                        Ok(k) => keys.push(k.with_default_role(cred.role.clone()).with_source(cred.id.clone())),
                         Err(e) => tracing::warn!(realm = self.uri(), credential = %cred.id, error = %e, "JWT key unusable"),
                     }
                 }
@@ -128,6 +128,10 @@ impl RealmCache {
 impl RealmProvider for Gate {
     async fn realm(&self, uri: &str) -> Result<Option<RealmConfig>, ProviderError> {
         let entry = self.inner.realms.get(&self.inner.store, uri).await.map_err(|e| ProviderError(e.to_string()))?;
+        if entry.is_some() {
+            // The router opens it: remembered for the re-check after missed changes.
+            self.inner.sessions.realm_opened(uri);
+        }
         Ok(entry.map(|info| info.config()))
     }
 }

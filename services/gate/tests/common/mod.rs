@@ -81,7 +81,10 @@ pub struct Env {
     pub router: Router,
     pub gate: Gate,
     pub store: Store,
+    /// What the gate follows.
     pub feed: Arc<InProcessFeed>,
+    /// Where the admin API announces changes: `feed` itself, except with [`spawn_split`].
+    pub admin_feed: Arc<InProcessFeed>,
     _db: DbGuard,
 }
 
@@ -129,6 +132,17 @@ pub fn admin_config() -> AdminConfig {
 }
 
 pub async fn spawn(backend: Backend, config: GateConfig) -> Env {
+    spawn_with(backend, config, false).await
+}
+
+/// [`spawn`], but the admin API announces its changes on a feed of its own that the gate does
+/// not follow (`Env::admin_feed`): the router misses every change until the test injects one
+/// (or `Received::Lagged`) on `Env::feed`.
+pub async fn spawn_split(backend: Backend, config: GateConfig) -> Env {
+    spawn_with(backend, config, true).await
+}
+
+async fn spawn_with(backend: Backend, config: GateConfig, split: bool) -> Env {
     let (url, guard) = match backend {
         Backend::Postgres => {
             let admin_url = std::env::var("JUNCTION_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -150,8 +164,9 @@ pub async fn spawn(backend: Backend, config: GateConfig) -> Env {
     let store = Store::connect(&url).await.expect("connect store");
     store.migrate().await.expect("migrate");
     let feed = Arc::new(InProcessFeed::new());
+    let admin_feed = if split { Arc::new(InProcessFeed::new()) } else { feed.clone() };
 
-    let app = App::build(admin_config(), store.clone(), feed.clone() as Arc<dyn ChangeFeed>, None);
+    let app = App::build(admin_config(), store.clone(), admin_feed.clone() as Arc<dyn ChangeFeed>, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
     let addr = listener.local_addr().unwrap();
     let routes = app.router();
@@ -179,6 +194,7 @@ pub async fn spawn(backend: Backend, config: GateConfig) -> Env {
         gate,
         store,
         feed,
+        admin_feed,
         _db: guard,
     }
 }
