@@ -1,4 +1,4 @@
-//! Test fixtures (feature `testing`): a throwaway Redis Cluster, unique key prefixes, and
+//! Test fixtures (feature `testing`): a throwaway Redis or Redis Cluster, unique key prefixes, and
 //! killing a process's connections by client name. For this crate's tests and for the crates
 //! built on it (add `junction-backplane-redis = { workspace = true, features = ["testing"] }`
 //! to their dev-dependencies).
@@ -120,6 +120,73 @@ impl Drop for RedisCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One throwaway Redis on a free loopback port, keeping nothing on disk: it can be stopped
+/// and started again on the same port (empty, as a restarted cache-only Redis comes back).
+pub struct RedisServer {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> io::Result<RedisServer> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let dir = std::env::temp_dir().join(unique_prefix("redis"));
+        std::fs::create_dir_all(&dir)?;
+        let mut server = RedisServer { dir, port, child: None };
+        server.restart()?;
+        Ok(server)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn config(&self) -> RedisConfig {
+        RedisConfig::single(self.url())
+    }
+
+    /// Kill the server (SIGKILL: connections break at once, nothing is saved).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start it (again) on the same port, empty; returns once it answers PING.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        let server = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(&server)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("redis.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot start {server}: {e}")))?;
+        self.child = Some(child);
+        let port = self.port;
+        poll_until(Instant::now() + Duration::from_secs(20), || Ok(command(port, &["PING"])?.contains("PONG")), &format!("redis on {port} answering PING"))
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -10,7 +10,8 @@
 //! `junction dev` has all of it; `junction router` the router (with the store when given a
 //! database URL); `junction admin` the admin API and the dashboard. With `[redis] url` (or
 //! `--redis-url`, `JUNCTION_REDIS_URL`) the change feed goes over Redis instead, so that the
-//! admin API and every router pod share it.
+//! admin API and every router pod share it, and the router runs on the Redis backplane: every
+//! router pod on the same Redis and prefix serves the same realms as one router.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,7 +25,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use junction_admin::{AdminConfig, App, SessionDirectory};
-use junction_backplane_redis::RedisFeed;
+use junction_backplane_redis::{BackplaneConfig, RedisBackplane, RedisFeed};
 use junction_changefeed::{ChangeFeed, InProcessFeed};
 use junction_router::{Router, Server};
 use junction_store::Store;
@@ -191,7 +192,14 @@ impl Application {
         let (mut router, mut server, mut follower, mut router_url, mut uses_store_realms) = (None, None, None, None, false);
         if serve_router {
             let seams = router_seams(&config.router.realms, store.clone().map(|s| (s, feed.clone())));
-            let r = seams.apply(Router::builder().config(config.router.clone())).build();
+            let mut builder = Router::builder().config(config.router.clone());
+            if let Some(redis) = config.redis.config(&pod)? {
+                // Pods on one Redis (and prefix) serve their realms as one router.
+                let backplane = RedisBackplane::start(&redis, BackplaneConfig::default())
+                    .with_context(|| format!("cannot start the backplane on Redis {}", redis.redacted_urls()))?;
+                builder = builder.backplane(backplane);
+            }
+            let r = seams.apply(builder).build();
             let s = r.bind(None).await.with_context(|| format!("cannot listen on {} (router)", config.router.listen))?;
             follower = seams.follow_changes(&r);
             uses_store_realms = seams.uses_store();

@@ -60,13 +60,13 @@ pub struct RouterArgs {
     pub redis: RedisArgs,
 }
 
-/// Redis for the change feed (and later the backplane). The variables are read with the
+/// Redis for the backplane and the change feed. The variables are read with the
 /// config file (`crate::config`); these flags override both.
 #[derive(Args, Clone, Default)]
 pub struct RedisArgs {
-    /// Share the change feed through this Redis (redis://[user:password@]host:port; for a
-    /// cluster, seed nodes separated by commas) [env: JUNCTION_REDIS_URL]. Without it the
-    /// feed stays in this process.
+    /// Share realms (the backplane) and the change feed through this Redis
+    /// (redis://[user:password@]host:port; for a cluster, seed nodes separated by commas)
+    /// [env: JUNCTION_REDIS_URL]. Without it both stay in this process.
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
     /// The Redis URLs are a Redis Cluster (sharded pub/sub) [env: JUNCTION_REDIS_CLUSTER].

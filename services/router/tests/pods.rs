@@ -1,6 +1,5 @@
-//! Several router pods sharing realms through one backplane (the in-process hub): clients
-//! on different pods see one router. The Redis backplane runs the same scenarios in its
-//! own crate; these pin down the router's side of the contract.
+//! Several router pods sharing realms through one backplane, the in-process hub and a real
+//! Redis: clients on different pods see one router.
 //!
 //! Registry changes reach the other pods asynchronously (SUBSCRIBED / REGISTERED mean
 //! "shared", not "applied by every pod"), so a test waits on a pod's meta API until that
@@ -11,25 +10,68 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use junction_backplane::InProcessHub;
+use std::time::Duration;
+
+use junction_backplane::{Backplane, InProcessHub};
+use junction_backplane_redis::testing::unique_prefix;
+use junction_backplane_redis::{BackplaneConfig, RedisBackplane, RedisConfig};
 use junction_protocol::{Dict, Id, Message, Payload, Serializer, Value, dict};
 use junction_router::Router;
 
-async fn spawn_pod(hub: &Arc<InProcessHub>) -> TestRouter {
-    let router = Router::builder().config(base_config()).backplane(hub.pod()).build();
+/// What the pods share: the in-process hub, or a real Redis (127.0.0.1:6379, a key prefix of
+/// the test's own).
+#[derive(Clone, Copy)]
+enum Kind {
+    Hub,
+    Redis,
+}
+
+enum Medium {
+    Hub(Arc<InProcessHub>),
+    Redis(Vec<Arc<RedisBackplane>>),
+}
+
+impl Medium {
+    /// Make pod `i` of `pods` vanish as if its process died.
+    fn kill(&self, pods: &[TestRouter], i: usize) {
+        match self {
+            Medium::Hub(hub) => hub.kill(pods[i].router.pod()),
+            Medium::Redis(backplanes) => backplanes[i].halt(),
+        }
+    }
+}
+
+async fn spawn_pod(backplane: Arc<dyn Backplane>) -> TestRouter {
+    let router = Router::builder().config(base_config()).backplane(backplane).build();
     let server = router.bind(Some("127.0.0.1:0".parse().unwrap())).await.expect("bind");
     let (addr, url) = (server.local_addr(), server.ws_url());
     tokio::spawn(server.run());
     TestRouter { router, addr, url }
 }
 
-async fn pods(n: usize) -> (Arc<InProcessHub>, Vec<TestRouter>) {
-    let hub = InProcessHub::new();
+async fn pods(n: usize, kind: Kind) -> (Medium, Vec<TestRouter>) {
     let mut pods = Vec::new();
-    for _ in 0..n {
-        pods.push(spawn_pod(&hub).await);
+    match kind {
+        Kind::Hub => {
+            let hub = InProcessHub::new();
+            for _ in 0..n {
+                pods.push(spawn_pod(hub.pod()).await);
+            }
+            (Medium::Hub(hub), pods)
+        }
+        Kind::Redis => {
+            let redis = RedisConfig::single("redis://127.0.0.1:6379").with_prefix(unique_prefix("router-pods"));
+            let config = BackplaneConfig { heartbeat_interval: Duration::from_millis(200), heartbeat_ttl: Duration::from_secs(1), ..BackplaneConfig::default() };
+            let mut backplanes = Vec::new();
+            for _ in 0..n {
+                let backplane = RedisBackplane::start(&redis, config.clone()).expect("backplane");
+                assert!(backplane.wait_ready(GUARD).await, "Redis backplane ready");
+                pods.push(spawn_pod(backplane.clone()).await);
+                backplanes.push(backplane);
+            }
+            (Medium::Redis(backplanes), pods)
+        }
     }
-    (hub, pods)
 }
 
 /// Call a meta procedure until `done` holds for its first result argument.
@@ -49,9 +91,8 @@ async fn until(c: &mut Client, procedure: &str, args: Vec<Value>, done: impl Fn(
     .expect("the other pods never saw it")
 }
 
-#[tokio::test]
-async fn pubsub_across_pods() {
-    let (_hub, p) = pods(3).await;
+async fn pubsub_across_pods(kind: Kind) {
+    let (_medium, p) = pods(3, kind).await;
     let (mut exact, exact_id, _) = Client::join(&p[0].url, Serializer::Json).await;
     let (mut prefix, _, _) = Client::join(&p[1].url, Serializer::MsgPack).await;
     let (mut publ, publ_id, _) = Client::join(&p[2].url, Serializer::Cbor).await;
@@ -72,7 +113,7 @@ async fn pubsub_across_pods() {
             Some(Message::Event { subscription, publication: got, details, payload: p }) => {
                 assert_eq!((subscription, got, &p), (sub, publication, &payload));
                 assert_eq!(details.get("publisher").and_then(Value::as_u64), Some(publ_id));
-                assert_eq!(details.get("topic").is_some(), pattern);
+                assert_eq!(details.contains_key("topic"), pattern);
             }
             other => panic!("expected EVENT, got {other:?}"),
         }
@@ -100,9 +141,8 @@ async fn pubsub_across_pods() {
         if payload.args == Some(vec!["kept".into()]) && details.get("retained") == Some(&Value::Bool(true))));
 }
 
-#[tokio::test]
-async fn rpc_across_pods() {
-    let (_hub, p) = pods(3).await;
+async fn rpc_across_pods(kind: Kind) {
+    let (_medium, p) = pods(3, kind).await;
     let (mut callee_a, a_id, _) = Client::join(&p[0].url, Serializer::Json).await;
     let (mut callee_b, b_id, _) = Client::join(&p[1].url, Serializer::MsgPack).await;
     let (mut caller, caller_id, _) = Client::join(&p[2].url, Serializer::Cbor).await;
@@ -161,9 +201,8 @@ async fn rpc_across_pods() {
     assert!(matches!(caller.recv().await, Some(Message::Error { request: 40, error, .. }) if error == "wamp.error.canceled"));
 }
 
-#[tokio::test]
-async fn session_meta_sees_every_pod() {
-    let (_hub, p) = pods(2).await;
+async fn session_meta_sees_every_pod(kind: Kind) {
+    let (_medium, p) = pods(2, kind).await;
     let (mut admin, admin_id, _) = Client::join(&p[0].url, Serializer::Json).await;
     let (mut other, other_id, _) = Client::join(&p[1].url, Serializer::Json).await;
     let count = until(&mut admin, "wamp.session.count", vec![], |v| v.as_u64() == Some(2)).await;
@@ -184,9 +223,8 @@ async fn session_meta_sees_every_pod() {
     until(&mut admin, "wamp.session.count", vec![], |v| v.as_u64() == Some(1)).await;
 }
 
-#[tokio::test]
-async fn a_dead_pod_is_reaped_and_its_calls_fail() {
-    let (hub, p) = pods(2).await;
+async fn a_dead_pod_is_reaped_and_its_calls_fail(kind: Kind) {
+    let (medium, p) = pods(2, kind).await;
     let (mut callee, callee_id, _) = Client::join(&p[0].url, Serializer::Json).await;
     let (mut caller, _, _) = Client::join(&p[1].url, Serializer::Json).await;
     let (mut watcher, _, _) = Client::join(&p[1].url, Serializer::Json).await;
@@ -198,7 +236,7 @@ async fn a_dead_pod_is_reaped_and_its_calls_fail() {
     caller.send(&Message::Call { request: 5, options: Dict::new(), procedure: "com.app.slow".into(), payload: Payload::default() }).await;
     let Some(Message::Invocation { .. }) = callee.recv().await else { panic!() };
 
-    hub.kill(p[0].router.pod());
+    medium.kill(&p, 0);
     // Within a few reaper rounds: the call fails, the testament and on_leave are published
     // once, by the surviving pod, and the registration is gone.
     let reply = tokio::time::timeout(GUARD, caller.recv()).await.expect("call still pending");
@@ -213,4 +251,44 @@ async fn a_dead_pod_is_reaped_and_its_calls_fail() {
     assert!(seen.contains(&Value::from("gone")) && seen.contains(&Value::from(callee_id)), "{seen:?}");
     let reply = caller.call("com.app.slow", vec![]).await;
     assert!(matches!(reply, Message::Error { ref error, .. } if error == "wamp.error.no_such_procedure"), "{reply:?}");
+}
+
+#[tokio::test]
+async fn pubsub_across_pods_in_process() {
+    pubsub_across_pods(Kind::Hub).await;
+}
+
+#[tokio::test]
+async fn pubsub_across_pods_on_redis() {
+    pubsub_across_pods(Kind::Redis).await;
+}
+
+#[tokio::test]
+async fn rpc_across_pods_in_process() {
+    rpc_across_pods(Kind::Hub).await;
+}
+
+#[tokio::test]
+async fn rpc_across_pods_on_redis() {
+    rpc_across_pods(Kind::Redis).await;
+}
+
+#[tokio::test]
+async fn session_meta_sees_every_pod_in_process() {
+    session_meta_sees_every_pod(Kind::Hub).await;
+}
+
+#[tokio::test]
+async fn session_meta_sees_every_pod_on_redis() {
+    session_meta_sees_every_pod(Kind::Redis).await;
+}
+
+#[tokio::test]
+async fn a_dead_pod_is_reaped_and_its_calls_fail_in_process() {
+    a_dead_pod_is_reaped_and_its_calls_fail(Kind::Hub).await;
+}
+
+#[tokio::test]
+async fn a_dead_pod_is_reaped_and_its_calls_fail_on_redis() {
+    a_dead_pod_is_reaped_and_its_calls_fail(Kind::Redis).await;
 }
