@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use junction_protocol::codec::{self, Serializer};
-use junction_protocol::{Dict, Id, Message, Value, dict};
+use junction_protocol::{Dict, Id, Message, Payload, Value, dict};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -421,6 +421,35 @@ impl Conn {
             Message::Subscribed { request: r, subscription } if r == request => Ok(subscription),
             Message::Error { error, .. } => bail!("SUBSCRIBE {topic} failed: {error}"),
             other => bail!("unexpected {:?} after SUBSCRIBE", other.message_type()),
+        }
+    }
+
+    /// Calls `procedure` with `args` and waits for its RESULT's first argument (setup path:
+    /// meta procedures).
+    pub async fn call_value(&mut self, procedure: &str, args: Vec<Value>) -> Result<Value> {
+        let request = self.request_id();
+        self.w.message(&Message::Call { request, options: Dict::new(), procedure: procedure.to_string(), payload: Payload::args(args) });
+        self.flush().await?;
+        match self.recv_message().await? {
+            Message::Result { request: r, payload, .. } if r == request => Ok(payload.args.and_then(|a| a.into_iter().next()).unwrap_or(Value::Null)),
+            Message::Error { error, .. } => bail!("CALL {procedure} failed: {error}"),
+            other => bail!("unexpected {:?} after CALL", other.message_type()),
+        }
+    }
+
+    /// Calls `procedure` until `done` holds for its result, at most `within` (cross-pod runs:
+    /// wait until this connection's pod sees what other pods announced).
+    pub async fn call_until(&mut self, procedure: &str, args: Vec<Value>, within: Duration, done: impl Fn(&Value) -> bool) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let v = self.call_value(procedure, args.clone()).await?;
+            if done(&v) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{procedure} still answered {v:?} after {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await; // a poll, checked again
         }
     }
 

@@ -91,6 +91,11 @@ pub struct CommonArgs {
     /// The router's pid: report its CPU per delivery/call (pubsub, rpc) or RSS per session (idle).
     #[arg(long)]
     pub router_pid: Option<u32>,
+    /// Other router pods serving the same realm (repeatable): the subscribers (pubsub) or the
+    /// callee (rpc) connect to these, spread round-robin, while the publisher / callers stay
+    /// on --url: every event or call crosses the backplane.
+    #[arg(long = "peer-url", value_name = "URL")]
+    pub peer_urls: Vec<String>,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -175,6 +180,10 @@ fn secs(v: f64, what: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
+fn peer_options(c: &CommonArgs) -> Vec<ConnectOptions> {
+    c.peer_urls.iter().map(|url| connect_options(&CommonArgs { url: url.clone(), ..c.clone() })).collect()
+}
+
 fn connect_options(c: &CommonArgs) -> ConnectOptions {
     let mut o = ConnectOptions::new(&c.url, &c.realm);
     o.authid = c.authid.clone();
@@ -202,6 +211,7 @@ pub async fn run_quiet(args: BenchArgs) -> Result<Value> {
         Scenario::Pubsub(a) => {
             let mut cfg = pubsub::PubSubConfig {
                 connect: connect_options(&a.common),
+                peers: peer_options(&a.common),
                 serializers: serializers(&a.common),
                 subscribers: a.subscribers,
                 payload: a.payload,
@@ -231,6 +241,7 @@ pub async fn run_quiet(args: BenchArgs) -> Result<Value> {
         Scenario::Rpc(a) => {
             let mut cfg = rpc::RpcConfig {
                 connect: connect_options(&a.common),
+                peers: peer_options(&a.common),
                 serializers: serializers(&a.common),
                 callers: a.callers,
                 in_flight: a.in_flight,

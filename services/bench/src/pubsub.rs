@@ -25,6 +25,8 @@ use crate::wire;
 #[derive(Debug, Clone)]
 pub struct PubSubConfig {
     pub connect: ConnectOptions,
+    /// Other pods: the subscribers connect there (round-robin); empty: to `connect`.
+    pub peers: Vec<ConnectOptions>,
     pub serializers: Vec<Serializer>,
     pub subscribers: usize,
     pub payload: usize,
@@ -93,13 +95,25 @@ pub async fn run(cfg: &PubSubConfig) -> Result<Json> {
     if cfg.subscribers == 0 {
         bail!("--subscribers must be at least 1");
     }
-    progress(cfg.quiet, format!("pubsub: connecting {} subscribers to {}", cfg.subscribers, cfg.connect.url));
-    let mut subs = connect_many(&cfg.connect, &cfg.serializers, cfg.subscribers, 64).await?;
+    let targets = if cfg.peers.is_empty() { std::slice::from_ref(&cfg.connect) } else { &cfg.peers[..] };
+    let mut subs = Vec::with_capacity(cfg.subscribers);
+    for (i, target) in targets.iter().enumerate() {
+        let n = cfg.subscribers / targets.len() + usize::from(i < cfg.subscribers % targets.len());
+        progress(cfg.quiet, format!("pubsub: connecting {n} subscribers to {}", target.url));
+        subs.extend(connect_many(target, &cfg.serializers, n, 64).await?);
+    }
     let mut sub_ids = Vec::with_capacity(subs.len());
     for c in &mut subs {
         sub_ids.push(c.subscribe(&cfg.topic, Dict::new()).await?);
     }
     let mut publisher = Conn::connect(&cfg.connect, cfg.serializers[0]).await?;
+    if !cfg.peers.is_empty() {
+        // Subscriptions reach the publisher's pod through the backplane: start once it sees all.
+        let want = subs.len() as u64;
+        publisher
+            .call_until("wamp.subscription.count_subscribers", vec![sub_ids[0].into()], Duration::from_secs(10), |v| v.as_u64() == Some(want))
+            .await?;
+    }
 
     let shared = Arc::new(Shared {
         subs: (0..subs.len()).map(|_| SubProgress::default()).collect(),
@@ -177,6 +191,7 @@ pub async fn run(cfg: &PubSubConfig) -> Result<Json> {
         "scenario": "pubsub",
         "config": {
             "url": cfg.connect.url,
+            "peer_urls": cfg.peers.iter().map(|p| p.url.clone()).collect::<Vec<_>>(),
             "realm": cfg.connect.realm,
             "serializers": cfg.serializers.iter().map(|s| s.name()).collect::<Vec<_>>(),
             "subscribers": cfg.subscribers,

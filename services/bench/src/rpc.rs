@@ -25,6 +25,8 @@ use crate::wire::{self, IdTemplate};
 #[derive(Debug, Clone)]
 pub struct RpcConfig {
     pub connect: ConnectOptions,
+    /// Another pod: the callee connects there; empty: to `connect`.
+    pub peers: Vec<ConnectOptions>,
     pub serializers: Vec<Serializer>,
     pub callers: usize,
     /// Calls in flight, over all callers.
@@ -71,10 +73,15 @@ pub async fn run(cfg: &RpcConfig) -> Result<Json> {
     if cfg.callers == 0 || cfg.in_flight < cfg.callers {
         bail!("need at least one caller and at least one call in flight per caller");
     }
-    progress(cfg.quiet, format!("rpc: connecting 1 callee and {} callers to {}", cfg.callers, cfg.connect.url));
-    let mut callee = Conn::connect(&cfg.connect, cfg.serializers[0]).await?;
+    let callee_at = cfg.peers.first().unwrap_or(&cfg.connect);
+    progress(cfg.quiet, format!("rpc: connecting 1 callee to {} and {} callers to {}", callee_at.url, cfg.callers, cfg.connect.url));
+    let mut callee = Conn::connect(callee_at, cfg.serializers[0]).await?;
     callee.register(&cfg.procedure, Dict::new()).await?;
-    let callers = connect_many(&cfg.connect, &cfg.serializers, cfg.callers, 64).await?;
+    let mut callers = connect_many(&cfg.connect, &cfg.serializers, cfg.callers, 64).await?;
+    if !cfg.peers.is_empty() {
+        // The registration reaches the callers' pod through the backplane: start once it sees it.
+        callers[0].call_until("wamp.registration.lookup", vec![cfg.procedure.clone().into()], Duration::from_secs(10), |v| v.as_u64().is_some()).await?;
+    }
 
     let shared = Arc::new(Shared {
         completed: (0..callers.len()).map(|_| AtomicU64::new(0)).collect(),
@@ -169,6 +176,7 @@ pub async fn run(cfg: &RpcConfig) -> Result<Json> {
         "scenario": "rpc",
         "config": {
             "url": cfg.connect.url,
+            "peer_urls": cfg.peers.iter().map(|p| p.url.clone()).collect::<Vec<_>>(),
             "realm": cfg.connect.realm,
             "serializers": cfg.serializers.iter().map(|s| s.name()).collect::<Vec<_>>(),
             "callers": cfg.callers,
