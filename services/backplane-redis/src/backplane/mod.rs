@@ -54,7 +54,8 @@ pub struct BackplaneConfig {
     pub max_queued_bytes: usize,
     /// Largest batch in one message to one pod.
     pub max_batch_bytes: usize,
-    /// Redis messages received but not yet handled; beyond it the pod resynchronises.
+    /// Redis messages received but not yet handled; beyond it the pod resynchronises (what
+    /// waits is bounded by about `receive_capacity * max_batch_bytes`).
     pub receive_capacity: usize,
     /// How often a realm whose log could not be read is tried again.
     pub retry_interval: Duration,
@@ -69,8 +70,8 @@ impl Default for BackplaneConfig {
             slack: 1000,
             max_log_len: 100_000,
             max_queued_bytes: 64 << 20,
-            max_batch_bytes: 256 << 10,
-            receive_capacity: 16_384,
+            max_batch_bytes: 64 << 10,
+            receive_capacity: 1024,
             retry_interval: Duration::from_secs(1),
         }
     }
