@@ -8,7 +8,8 @@
 #   - redis-benchmark PUBLISH on that Redis with two subscribers (the reference figure),
 #     unpipelined and pipelined (-P 16);
 #   - pub/sub: publisher on pod A, subscribers split over pods B and C, and the same run with
-#     every client on pod A (same-pod baseline);
+#     every client on pod A (same-pod baseline); with 100 subscribers (fan-out bound) and with
+#     2 (Redis bound);
 #   - RPC: callers on pod A, callee on pod B, and the same-pod baseline.
 # Each report is a JSON file in OUT_DIR (default target/bench-results/cross-pod).
 # DURATION (default 10) sets the measured window; SUBSCRIBERS (default 100) the fan-out.
@@ -75,6 +76,11 @@ bench() {
 A=${URLS[0]} B=${URLS[1]} C=${URLS[2]}
 bench pubsub-cross-pod pubsub --url "$A" --peer-url "$B" --peer-url "$C" --subscribers "$SUBSCRIBERS" --payload 100 --half-rate --router-pid "${PIDS[0]}"
 bench pubsub-same-pod pubsub --url "$A" --subscribers "$SUBSCRIBERS" --payload 100 --half-rate --router-pid "${PIDS[0]}" --topic bench.same
+# Redis-bound: one subscriber on B and one on C, so the events crossing Redis (two per
+# publication) and not the fan-out to WebSockets are the limit; a wide window keeps the
+# closed loop from waiting on latency.
+bench pubsub-cross-pod-2subs pubsub --url "$A" --peer-url "$B" --peer-url "$C" --subscribers 2 --window 4096 --payload 100 --router-pid "${PIDS[0]}" --topic bench.two
+bench pubsub-same-pod-2subs pubsub --url "$A" --subscribers 2 --window 4096 --payload 100 --router-pid "${PIDS[0]}" --topic bench.two.same
 bench rpc-cross-pod rpc --url "$A" --peer-url "$B" --in-flight 16 --payload 100 --half-rate --router-pid "${PIDS[0]}"
 bench rpc-same-pod rpc --url "$A" --in-flight 16 --payload 100 --half-rate --router-pid "${PIDS[0]}" --procedure bench.same
 echo "reports in $OUT" >&2
