@@ -1,9 +1,11 @@
 """Fixtures: a fresh junction router process per test, autobahn sessions against it.
 
 Contract with the binary (services/junction):
-    junction router --config FILE
+    junction router --config FILE [EXTRA ARGS]
 prints ``junction: router listening on ws://127.0.0.1:PORT/ws`` on stdout once it accepts
 connections. ``JUNCTION_BIN`` overrides the binary path (default: <repo>/target/debug/junction).
+The multi-pod fixtures (``multipod.py``) start several routers on one Redis through ``Router``
+with extra arguments (``--redis-url ... --redis-prefix ...``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from pathlib import Path
 import pytest
 
 from wamp_client import SERIALIZER_NAMES, Client, connect
+
+# the multi-pod fixtures (multipod, redis_server, redis_cluster)
+pytest_plugins = ["multipod"]
 
 REPO = Path(__file__).resolve().parents[2]
 JUNCTION_BIN = Path(os.environ.get("JUNCTION_BIN", REPO / "target" / "debug" / "junction"))
@@ -87,9 +92,20 @@ def render_config(realms: list[RealmSpec], max_message_size: int, router_extra: 
 
 
 class Router:
-    """One junction router process with its own config and realms."""
+    """One junction router process with its own config and realms. ``args`` are extra command-line
+    arguments after ``--config FILE``; ``label`` names the process in failure reports."""
 
-    def __init__(self, workdir: Path, realms: list[RealmSpec], max_message_size: int, router_extra: dict | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        realms: list[RealmSpec],
+        max_message_size: int,
+        router_extra: dict | None = None,
+        args: list[str] | None = None,
+        label: str | None = None,
+    ):
+        self.args = list(args or [])
+        self.label = label
         self.realms = realms
         self.realm = realms[0].uri
         self.max_message_size = max_message_size
@@ -111,7 +127,7 @@ class Router:
             )
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [str(JUNCTION_BIN), "router", "--config", str(self.config_path)],
+            [str(JUNCTION_BIN), "router", "--config", str(self.config_path), *self.args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -214,11 +230,18 @@ async def router_factory(request, tmp_path):
 
     yield make
 
-    problems = []
+    problems = await close_routers(routers)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+async def close_routers(routers: list[Router]) -> list[str]:
+    """Drop every client session, then stop the routers; the problems found (a router that exited
+    on its own during the test), one message each."""
+    # close the client side first (TCP drop, no handshake) and let the loop process it, so the
+    # routers have no session to drain when they get SIGTERM
+    pending = []
     for r in routers:
-        # close the client side first (TCP drop, no handshake) and let the loop process it, so the
-        # router has no session to drain when it gets SIGTERM
-        pending = []
         for s in r.sessions:
             if s._transport is not None:
                 try:
@@ -227,14 +250,16 @@ async def router_factory(request, tmp_path):
                     pass
             if not s.disconnected.done():
                 pending.append(asyncio.shield(s.disconnected))
-        if pending:
-            await asyncio.wait(pending, timeout=2)
+    if pending:
+        await asyncio.wait(pending, timeout=2)
+    problems = []
+    for i, r in enumerate(routers):
         code = r.exited_unexpectedly()
         if code is not None:
-            problems.append(f"router exited during the test with code {code}; stderr:\n{r.stderr_tail()}")
+            name = r.label or f"router {i}"
+            problems.append(f"{name} exited during the test with code {code}; stderr:\n{r.stderr_tail()}")
         r.stop()
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
+    return problems
 
 
 @pytest.fixture
@@ -262,5 +287,11 @@ def pytest_runtest_makereport(item, call):
             tail = r.stderr_tail(4000)
             if tail:
                 report.sections.append((f"junction router {i} stderr (tail)", tail))
+        # other processes of the test (multipod.py: router pods, private Redis servers): anything
+        # with a ``label`` and a ``stderr_tail(limit)``
+        for p in getattr(item, "_junction_logs", []):
+            tail = p.stderr_tail(4000)
+            if tail:
+                report.sections.append((f"{p.label} stderr (tail)", tail))
     return report
 

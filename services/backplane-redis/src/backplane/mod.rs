@@ -350,8 +350,17 @@ async fn heartbeat(pod: PodId, conn: RedisConn, scripts: Arc<Scripts>, config: B
     let mut ticker = tokio::time::interval(config.heartbeat_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failures = 0u32;
+    let mut health = conn.health();
     loop {
         ticker.tick().await;
+        if !conn.is_connected() {
+            beating.store(false, Ordering::Relaxed);
+            // Beat as soon as the connection is (back) up, not an interval later: readiness
+            // waits for it.
+            if health.wait_for(|up| *up).await.is_err() {
+                return;
+            }
+        }
         match conn.run_script::<i64, _>(&scripts.heartbeat, &keys, &args).await {
             Ok(_) => {
                 failures = 0;
