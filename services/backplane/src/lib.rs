@@ -229,6 +229,14 @@ impl Replica {
                 }
             };
             let mine = entry.pod == me;
+            if !mine && entry.op == (Op::PodDown { pod: me }) {
+                // Another pod took this one for dead (its heartbeat lapsed: cut off from the
+                // backplane for a while) while its sessions are alive here. Keep them and
+                // announce them again, so that every replica has them back.
+                tracing::warn!(realm = %self.realm, by = entry.pod, "this pod was taken for dead by another: announcing its state again");
+                self.announce(self.read().to_ops(Some(me)));
+                continue;
+            }
             let waiter = if mine { self.waiting.lock().remove(&entry.nonce) } else { None };
             let (outcome, tx) = {
                 let mut registry = self.registry.write();
@@ -275,22 +283,10 @@ impl RealmSink for Replica {
         if let Some(o) = self.observer() {
             o.resynced();
         }
-        if ops.is_empty() {
-            return;
+        if lost && !ops.is_empty() {
+            tracing::info!(realm = %self.realm, ops = ops.len(), "shared registry lost: announcing this pod's state again");
         }
-        let (backplane, realm) = (self.backplane.clone(), self.realm.clone());
-        let nonce = self.nonce.fetch_add(ops.len() as u64, Ordering::Relaxed);
-        if lost {
-            tracing::info!(realm = %realm, ops = ops.len(), "shared registry lost: announcing this pod's state again");
-        }
-        tokio::spawn(async move {
-            for (i, op) in ops.iter().enumerate() {
-                if let Err(e) = backplane.append(&realm, encode_entry(me, nonce + i as u64, op)).await {
-                    tracing::warn!(realm = %realm, error = %e, "re-announcing this pod's state failed; the next reset retries");
-                    return;
-                }
-            }
-        });
+        self.announce(ops);
     }
 
     fn snapshot(&self) -> Vec<Bytes> {
@@ -301,5 +297,25 @@ impl RealmSink for Replica {
         if let Some(o) = self.observer() {
             o.message(from, frame);
         }
+    }
+}
+
+impl Replica {
+    /// Append `ops` of this pod in the background, in order (re-announcing: ops already in
+    /// the registry change nothing when applied again).
+    fn announce(&self, ops: Vec<Op>) {
+        if ops.is_empty() {
+            return;
+        }
+        let (backplane, realm, me) = (self.backplane.clone(), self.realm.clone(), self.pod());
+        let nonce = self.nonce.fetch_add(ops.len() as u64, Ordering::Relaxed);
+        tokio::spawn(async move {
+            for (i, op) in ops.iter().enumerate() {
+                if let Err(e) = backplane.append(&realm, encode_entry(me, nonce + i as u64, op)).await {
+                    tracing::warn!(realm = %realm, error = %e, "re-announcing this pod's state failed; the next reset retries");
+                    return;
+                }
+            }
+        });
     }
 }

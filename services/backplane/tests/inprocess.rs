@@ -485,6 +485,29 @@ async fn a_killed_pod_is_reaped_once() {
 }
 
 #[tokio::test]
+async fn a_pod_taken_for_dead_while_alive_keeps_and_reannounces_its_state() {
+    let hub = InProcessHub::new();
+    let mut a = Pod::new(&hub, REALM).await;
+    let mut b = Pod::new(&hub, REALM).await;
+    a.join(1).await;
+    a.subscribe(1, "com.t").await;
+    b.wait_until("A's session and subscription", |r| r.session_count() == 1 && r.subscriptions().count() == 1).await;
+    let before = a.state();
+
+    // B reaps A (say A's heartbeat lapsed while it was cut off), but A is alive.
+    assert!(matches!(b.submit(Op::PodDown { pod: a.id }).await, Outcome::PodDown(d) if d.len() == 1));
+    // A keeps its state and its observer never hears it was declared dead...
+    b.submit(Op::Join { session: info(2, b.id) }).await;
+    a.wait_until("B's session", |r| r.session(2).is_some()).await;
+    assert!(a.replica.read().session(1).is_some());
+    assert!(!a.drain().iter().any(|s| matches!(s, Seen::Applied { op: Op::PodDown { .. }, .. })));
+    // ... and announces it again, so that B has it back.
+    b.wait_until("A's session and subscription again", |r| r.session(1).is_some() && r.subscriptions().count() == 1).await;
+    assert_eq!(a.state(), b.state());
+    assert!(before.iter().all(|op| a.state().contains(op)));
+}
+
+#[tokio::test]
 async fn concurrent_reapers_share_the_departures() {
     let hub = InProcessHub::new();
     let mut a = Pod::new(&hub, REALM).await;
