@@ -5,7 +5,6 @@
 //! serializer (the subscription id is part of the EVENT, the rest is identical), and each
 //! subscriber receives a cheap `Bytes` clone of that frame.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,7 +16,7 @@ use junction_backplane::{Op, Outcome};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::PodMessage;
-use crate::ids::{now_iso8601, random_id};
+use crate::ids::{IdMap, now_iso8601, random_id};
 use crate::realm::Realm;
 use crate::session::{SessionHandle, error_message};
 
@@ -56,7 +55,7 @@ struct Retained {
 #[derive(Default)]
 pub(crate) struct Broker {
     index: UriIndex<Id>,
-    subs: HashMap<Id, Subscription>,
+    subs: IdMap<Id, Subscription>,
 }
 
 /// Subscriber black/white lists of a PUBLISH (`exclude`, `eligible`, `*_authid`, `*_authrole`).

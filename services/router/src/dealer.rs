@@ -9,7 +9,6 @@
 //! remembers the caller's pod and call id. Reverse indexes find a call from its caller
 //! (CANCEL, a caller leaving).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use crate::cluster::PodMessage;
-use crate::ids::now_iso8601;
+use crate::ids::{IdMap, now_iso8601};
 use crate::realm::{CallError, Realm};
 use crate::session::{SessionHandle, error_message};
 
@@ -99,8 +98,8 @@ impl Answer {
 
 #[derive(Default)]
 pub(crate) struct Dealer {
-    pending: HashMap<InvocationKey, PendingCall>,
-    by_caller: HashMap<CallerKey, InvocationKey>,
+    pending: IdMap<InvocationKey, PendingCall>,
+    by_caller: IdMap<CallerKey, InvocationKey>,
     /// Internal call ids and ids of calls to other pods.
     seq: Id,
 }

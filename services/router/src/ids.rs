@@ -42,6 +42,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// A map keyed by ids (pending calls, sessions, subscriptions): foldhash, several times
+/// cheaper than the default SipHash for these small integer keys, and seeded at random per
+/// map, so client-chosen request ids cannot aim at one bucket.
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,12 @@
 //! producer or growing without bound.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 
@@ -55,14 +56,31 @@ struct Inner {
     /// Payload of the latest unanswered ping (RFC 6455 lets a pong answer only the latest);
     /// written before the queued frames.
     pong: Option<Bytes>,
+    /// The writer task, parked until frames are queued to an empty queue or a close is
+    /// requested. One waker slot per side (each side is one task), checked and set under
+    /// this lock, so no wake-up is lost: cheaper than a `Notify` (no waiter list, no
+    /// registration and removal per wait).
+    writer: Option<Waker>,
+    /// The reader task, parked until the state leaves `Open`.
+    reader: Option<Waker>,
+}
+
+/// Park `cx`'s task in `slot` (cloning its waker only when it changed).
+fn park(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
+    }
 }
 
 pub(crate) struct Outbox {
     inner: Mutex<Inner>,
-    /// Wakes the writer: frames were queued to an empty queue, or a close was requested.
-    writer_wake: Notify,
-    /// Wakes the reader: the state left `Open`.
-    reader_wake: Notify,
     max_messages: usize,
     max_bytes: usize,
     metrics: Arc<Metrics>,
@@ -79,9 +97,7 @@ impl Outbox {
     pub fn new(max_messages: usize, max_bytes: usize, metrics: Arc<Metrics>) -> Self {
         Outbox {
             // No preallocation: an idle session keeps an empty queue (zero heap).
-            inner: Mutex::new(Inner { queue: VecDeque::new(), bytes: 0, state: State::Open, pong: None }),
-            writer_wake: Notify::new(),
-            reader_wake: Notify::new(),
+            inner: Mutex::new(Inner { queue: VecDeque::new(), bytes: 0, state: State::Open, pong: None, writer: None, reader: None }),
             max_messages,
             max_bytes,
             metrics,
@@ -98,21 +114,21 @@ impl Outbox {
             inner.queue = VecDeque::new();
             inner.bytes = 0;
             inner.state = State::Closing(CloseFrame { code: close_code::POLICY, reason: "slow consumer" });
+            let (writer, reader) = (inner.writer.take(), inner.reader.take());
             drop(inner);
             self.metrics.slow_consumer_closes.inc();
-            self.writer_wake.notify_one();
-            self.reader_wake.notify_one();
+            wake(writer);
+            wake(reader);
             return Err(SendError::SlowConsumer);
         }
-        let was_empty = inner.queue.is_empty();
+        // The writer drains the whole queue whenever it wakes, so only the empty -> non-empty
+        // transition needs a wake-up (a writer that is running checks the queue, under this
+        // lock, before it parks again).
+        let writer = if inner.queue.is_empty() { inner.writer.take() } else { None };
         inner.bytes += frame.len();
         inner.queue.push_back(frame);
         drop(inner);
-        // The writer drains the whole queue whenever it wakes, so only the empty -> non-empty
-        // transition needs a wake-up (Notify keeps a permit if the writer is not waiting yet).
-        if was_empty {
-            self.writer_wake.notify_one();
-        }
+        wake(writer);
         Ok(())
     }
 
@@ -123,15 +139,14 @@ impl Outbox {
         if inner.state != State::Open {
             return false;
         }
-        let was_empty = inner.queue.is_empty();
+        let writer = if inner.queue.is_empty() { inner.writer.take() } else { None };
         inner.bytes += frame.len();
         inner.queue.push_back(frame);
         inner.state = State::Draining;
+        let reader = inner.reader.take();
         drop(inner);
-        if was_empty {
-            self.writer_wake.notify_one();
-        }
-        self.reader_wake.notify_one();
+        wake(writer);
+        wake(reader);
         true
     }
 
@@ -147,9 +162,10 @@ impl Outbox {
             inner.queue.push_back(frame);
         }
         inner.state = State::Closing(CloseFrame { code, reason });
+        let (writer, reader) = (inner.writer.take(), inner.reader.take());
         drop(inner);
-        self.writer_wake.notify_one();
-        self.reader_wake.notify_one();
+        wake(writer);
+        wake(reader);
     }
 
     /// Queue a pong answering the peer's ping (control frame: outside the queue limits,
@@ -159,12 +175,10 @@ impl Outbox {
         if matches!(inner.state, State::Closing(_)) {
             return;
         }
-        let wake = inner.queue.is_empty() && inner.pong.is_none();
+        let writer = if inner.queue.is_empty() && inner.pong.is_none() { inner.writer.take() } else { None };
         inner.pong = Some(payload);
         drop(inner);
-        if wake {
-            self.writer_wake.notify_one();
-        }
+        wake(writer);
     }
 
     /// Take everything queued, synchronously (tests).
@@ -175,39 +189,41 @@ impl Outbox {
         std::mem::take(&mut inner.queue)
     }
 
-    pub fn state(&self) -> State {
-        self.inner.lock().state
+    /// Writer side: frames or a close, or park the writer (one task) until there are.
+    /// Frames are moved synchronously, so dropping the poll loop loses nothing.
+    pub fn poll_next(&self, cx: &Context<'_>, buf: &mut VecDeque<Bytes>, pong: &mut Option<Bytes>) -> Poll<Next> {
+        let mut inner = self.inner.lock();
+        if !inner.queue.is_empty() || inner.pong.is_some() {
+            // Swap, so the producers keep a (possibly preallocated) empty buffer.
+            std::mem::swap(&mut inner.queue, buf);
+            inner.bytes = 0;
+            *pong = inner.pong.take();
+            return Poll::Ready(Next::Frames);
+        }
+        if let State::Closing(frame) = inner.state {
+            return Poll::Ready(Next::Close(frame));
+        }
+        park(&mut inner.writer, cx);
+        Poll::Pending
     }
 
-    /// Writer side: wait for frames or a close. Cancel-safe (frames are moved synchronously).
+    /// Writer side: wait for frames or a close. Cancel-safe.
+    #[cfg(test)]
     pub async fn next(&self, buf: &mut VecDeque<Bytes>, pong: &mut Option<Bytes>) -> Next {
-        loop {
-            {
-                let mut inner = self.inner.lock();
-                if !inner.queue.is_empty() || inner.pong.is_some() {
-                    // Swap, so the producers keep a (possibly preallocated) empty buffer.
-                    std::mem::swap(&mut inner.queue, buf);
-                    inner.bytes = 0;
-                    *pong = inner.pong.take();
-                    return Next::Frames;
-                }
-                if let State::Closing(frame) = inner.state {
-                    return Next::Close(frame);
-                }
-            }
-            self.writer_wake.notified().await;
-        }
+        poll_fn(|cx| self.poll_next(cx, buf, pong)).await
     }
 
-    /// Reader side: resolves once the state is no longer `Open`.
+    /// Reader side (one task): resolves once the state is no longer `Open`.
     pub async fn left_open(&self) -> State {
-        loop {
-            let state = self.state();
-            if state != State::Open {
-                return state;
+        poll_fn(|cx| {
+            let mut inner = self.inner.lock();
+            if inner.state != State::Open {
+                return Poll::Ready(inner.state);
             }
-            self.reader_wake.notified().await;
-        }
+            park(&mut inner.reader, cx);
+            Poll::Pending
+        })
+        .await
     }
 }
 

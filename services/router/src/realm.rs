@@ -21,6 +21,7 @@ use crate::broker::Broker;
 use crate::config::RealmEntry;
 use crate::dealer::Dealer;
 use crate::directory::RealmCounters;
+use crate::ids::IdMap;
 use crate::metrics::Metrics;
 use crate::session::SessionHandle;
 
@@ -110,7 +111,7 @@ pub enum CallError {
 /// One open realm.
 pub struct Realm {
     pub(crate) config: RealmConfig,
-    pub(crate) sessions: Mutex<HashMap<Id, SessionEntry>>,
+    pub(crate) sessions: Mutex<IdMap<Id, SessionEntry>>,
     pub(crate) broker: Mutex<Broker>,
     pub(crate) dealer: Mutex<Dealer>,
     pub(crate) metrics: Arc<Metrics>,
@@ -127,7 +128,7 @@ impl Realm {
     pub(crate) fn new(config: RealmConfig, metrics: Arc<Metrics>) -> Self {
         Realm {
             config,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(IdMap::default()),
             broker: Mutex::new(Broker::default()),
             dealer: Mutex::new(Dealer::default()),
             metrics,

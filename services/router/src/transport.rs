@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -35,7 +36,7 @@ use junction_protocol::Serializer;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -163,11 +164,22 @@ fn ws_config(shared: &Shared) -> WebSocketConfig {
 /// The read half of a connection as tungstenite sees it: reads go to the socket, writes
 /// (tungstenite's automatic pong and close replies) are dropped, because the writer task
 /// owns the write half; the reader forwards pings and closes to it through the outbox.
-struct ReadOnly<R>(R);
+/// Every read that brings bytes is activity for the keepalive (one clock read per read,
+/// not per message).
+struct ReadOnly<R> {
+    io: R,
+    last_rx: Arc<AtomicU64>,
+    epoch: Instant,
+}
 
 impl<R: AsyncRead + Unpin> AsyncRead for ReadOnly<R> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.last_rx.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
+        polled
     }
 }
 
@@ -207,16 +219,16 @@ where
     // buffer, which `read_buf` still references: it would otherwise stay for the session.
     let part = read_buf.to_vec();
     drop(read_buf);
-    let mut stream = WebSocketStream::from_partially_read(ReadOnly(read), part, Role::Server, Some(ws_config(&shared))).await;
-    let outbox = Arc::new(Outbox::new(shared.config.outbound_queue_messages, shared.config.outbound_queue_bytes, shared.metrics.clone()));
     let epoch = Instant::now();
     let last_rx = Arc::new(AtomicU64::new(0));
+    let read = ReadOnly { io: read, last_rx: last_rx.clone(), epoch };
+    let mut stream = WebSocketStream::from_partially_read(read, part, Role::Server, Some(ws_config(&shared))).await;
+    let outbox = Arc::new(Outbox::new(shared.config.outbound_queue_messages, shared.config.outbound_queue_bytes, shared.metrics.clone()));
     let keepalive = shared.config.ping_interval().map(|i| (i, shared.config.ping_timeout()));
     let chunk = shared.config.write_buffer_size.max(4096);
     let mut writer = tokio::spawn(write_loop(write, outbox.clone(), serializer, keepalive, last_rx.clone(), epoch, chunk));
 
     let inbound = (&mut stream).filter_map(|item| {
-        last_rx.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         future::ready(match item {
             Ok(WsMessage::Text(t)) => Some(Inbound::Frame(Bytes::from(t))),
             Ok(WsMessage::Binary(b)) => Some(Inbound::Frame(b)),
@@ -251,15 +263,6 @@ where
     .await;
 }
 
-async fn tick(interval: &mut Option<tokio::time::Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => future::pending().await,
-    }
-}
-
 /// Append one unmasked (server) WebSocket frame with FIN set.
 fn put_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
     let len = payload.len();
@@ -274,6 +277,11 @@ fn put_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
     out.extend_from_slice(payload);
+}
+
+thread_local! {
+    /// Where writers frame a batch before offering it to the socket (see `write_loop`).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 const OP_TEXT: u8 = 0x1;
@@ -300,51 +308,103 @@ async fn write_loop<W>(
     let opcode = if serializer.is_binary() { OP_BINARY } else { OP_TEXT };
     let mut buf: VecDeque<Bytes> = VecDeque::new();
     let mut pong: Option<Bytes> = None;
-    let mut out: Vec<u8> = Vec::new();
-    let mut pings = keepalive.map(|(interval, _)| {
-        let mut i = tokio::time::interval_at(Instant::now() + interval, interval);
-        i.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        i
-    });
+    // Keepalive: one timer, re-armed after each tick (missed ticks delay the next one, as
+    // `MissedTickBehavior::Delay` did). It is polled once when armed, to register this
+    // task's waker, and afterwards only checked (`is_elapsed`): a writer woken for frames
+    // does not touch the timer wheel.
+    let mut ping = keepalive.map(|(interval, _)| Box::pin(tokio::time::sleep(interval)));
+    let mut armed = false;
     loop {
-        let next = tokio::select! {
-            next = outbox.next(&mut buf, &mut pong) => next,
-            _ = tick(&mut pings) => {
-                let Some((interval, timeout)) = keepalive else { continue };
-                let idle = Duration::from_millis((epoch.elapsed().as_millis() as u64).saturating_sub(last_rx.load(Ordering::Relaxed)));
-                if idle >= interval + timeout {
-                    outbox.close(None, close_code::GOING_AWAY, "keepalive timeout");
-                } else if idle >= interval && io.write_all(&[0x80 | OP_PING, 0]).await.is_err() {
-                    break;
-                }
-                continue;
+        let next = future::poll_fn(|cx| {
+            if let Poll::Ready(next) = outbox.poll_next(cx, &mut buf, &mut pong) {
+                return Poll::Ready(Some(next));
             }
+            if let Some(sleep) = ping.as_mut() {
+                if !armed {
+                    // Without coop budget left the poll returns early, without registering
+                    // the timer (and reschedules the task): arm only once it registered.
+                    let registers = tokio::task::coop::has_budget_remaining();
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                    armed = registers;
+                } else if sleep.is_elapsed() {
+                    return Poll::Ready(None);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        let Some(next) = next else {
+            let (Some((interval, timeout)), Some(sleep)) = (keepalive, ping.as_mut()) else { continue };
+            armed = false;
+            let (deadline, now) = (sleep.deadline(), Instant::now());
+            let late = now.saturating_duration_since(deadline) > Duration::from_millis(5);
+            sleep.as_mut().reset(if late { now + interval } else { deadline + interval });
+            let idle = Duration::from_millis((epoch.elapsed().as_millis() as u64).saturating_sub(last_rx.load(Ordering::Relaxed)));
+            if idle >= interval + timeout {
+                outbox.close(None, close_code::GOING_AWAY, "keepalive timeout");
+            } else if idle >= interval && io.write_all(&[0x80 | OP_PING, 0]).await.is_err() {
+                break;
+            }
+            continue;
         };
         match next {
             Next::Frames => {
-                // Sized for this batch (headers are at most 10 bytes) and freed after the
-                // write: a malloc per write is noise next to the syscall, and an idle
-                // session keeps no write buffer at all.
-                let bytes: usize = buf.iter().map(|f| f.len() + 10).sum::<usize>() + pong.as_ref().map_or(0, |p| p.len() + 2);
-                out.reserve_exact(bytes.min(chunk + 16));
-                if let Some(p) = pong.take() {
-                    put_frame(&mut out, OP_PONG, &p);
-                }
-                let mut ok = true;
-                for frame in buf.drain(..) {
-                    put_frame(&mut out, opcode, &frame);
-                    if out.len() >= chunk {
-                        if io.write_all(&out).await.is_err() {
-                            ok = false;
+                let mut frames = buf.drain(..);
+                let mut pong = pong.take();
+                let mut failed = false;
+                loop {
+                    // Frame up to `chunk` bytes into this thread's scratch buffer and offer
+                    // them to the socket at once: normally it takes everything and the batch
+                    // costs no allocation (an idle session keeps no write buffer either).
+                    // What the socket does not take is copied out and written asynchronously.
+                    let attempt = future::poll_fn(|cx| {
+                        Poll::Ready(SCRATCH.with_borrow_mut(|out| {
+                            out.clear();
+                            if let Some(p) = pong.take() {
+                                put_frame(out, OP_PONG, &p);
+                            }
+                            for frame in frames.by_ref() {
+                                put_frame(out, opcode, &frame);
+                                if out.len() >= chunk {
+                                    break;
+                                }
+                            }
+                            if out.is_empty() {
+                                return Ok(None);
+                            }
+                            let rest = match Pin::new(&mut io).poll_write(cx, out) {
+                                Poll::Ready(Ok(n)) => Ok(Some(out.get(n..).unwrap_or_default().to_vec())),
+                                Poll::Ready(Err(e)) => Err(e),
+                                Poll::Pending => Ok(Some(out.to_vec())),
+                            };
+                            if out.capacity() > 2 * chunk {
+                                *out = Vec::new();
+                            }
+                            rest
+                        }))
+                    })
+                    .await;
+                    match attempt {
+                        Ok(None) => break,
+                        Ok(Some(rest)) if rest.is_empty() => {}
+                        Ok(Some(rest)) => {
+                            if io.write_all(&rest).await.is_err() {
+                                failed = true;
+                                break;
+                            }
+                        }
+                        Err(_) => {
+                            failed = true;
                             break;
                         }
-                        out.clear();
                     }
                 }
-                if !ok || (!out.is_empty() && io.write_all(&out).await.is_err()) {
+                drop(frames);
+                if failed {
                     break;
                 }
-                out = Vec::new();
                 // Don't let one burst pin a large queue buffer on a session that goes idle.
                 if buf.capacity() > 256 {
                     buf = VecDeque::new();
@@ -354,7 +414,7 @@ async fn write_loop<W>(
                 let mut payload = Vec::with_capacity(2 + frame.reason.len());
                 payload.extend_from_slice(&frame.code.to_be_bytes());
                 payload.extend_from_slice(frame.reason.as_bytes());
-                out.clear();
+                let mut out = Vec::with_capacity(payload.len() + 4);
                 put_frame(&mut out, OP_CLOSE, &payload);
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
                     io.write_all(&out).await?;
