@@ -266,9 +266,12 @@ impl RealmSink for Replica {
 
     fn reset(&self, snapshot: Vec<Bytes>, lost: bool) {
         let me = self.pod();
-        let (mine, known): (Vec<Op>, Vec<Id>) = {
+        let (mine, known, retained): (Vec<Op>, Vec<Id>, Vec<(String, Vec<u8>)>) = {
             let registry = self.read();
-            (registry.to_ops(Some(me)), registry.sessions().filter(|s| s.pod == me).map(|s| s.id).collect())
+            // Retained events belong to no pod: when the log was lost, every pod offers the
+            // ones it knew (the same ones: replicas agree), unless the new log has the topic.
+            let retained = if lost { registry.retained().map(|(t, e)| (t.to_owned(), e.to_vec())).collect() } else { Vec::new() };
+            (registry.to_ops(Some(me)), registry.sessions().filter(|s| s.pod == me).map(|s| s.id).collect(), retained)
         };
         *self.registry.write() = Registry::new(self.realm.clone());
         self.apply_entries(snapshot, false);
@@ -280,6 +283,11 @@ impl RealmSink for Replica {
         let mut ops: Vec<Op> =
             self.read().sessions().filter(|s| s.pod == me && !known.contains(&s.id)).map(|s| Op::Leave { session: s.id }).collect();
         ops.extend(mine);
+        {
+            let registry = self.read();
+            let kept = |topic: &str| registry.retained().any(|(t, _)| t == topic);
+            ops.extend(retained.into_iter().filter(|(t, _)| !kept(t)).map(|(topic, event)| Op::Retain { topic, event }));
+        }
         if let Some(o) = self.observer() {
             o.resynced();
         }
