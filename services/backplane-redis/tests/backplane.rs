@@ -268,7 +268,7 @@ async fn a_dropped_subscription_connection_resynchronises() {
 }
 
 #[tokio::test]
-async fn redis_restarting_empty_loses_nothing_a_pod_has() {
+async fn redis_restarting_empty_loses_nothing_the_pods_have() {
     let mut server = RedisServer::start().expect("redis-server");
     let redis = server.config().with_prefix(unique_prefix("bp-restart"));
     let mut a = Pod::start(&redis, fast()).await;
@@ -276,7 +276,8 @@ async fn redis_restarting_empty_loses_nothing_a_pod_has() {
     a.join(1).await;
     b.join(2).await;
     a.replica.submit(subscribe("com.app.t", 1)).await.unwrap();
-    a.until("both sessions", |r| r.session_count() == 2).await;
+    b.replica.submit(Op::Retain { topic: "com.app.kept".into(), event: b"last".to_vec() }).await.unwrap();
+    a.until("both sessions and the retained event", |r| r.session_count() == 2 && r.retained().count() == 1).await;
     b.until("both sessions and a's subscription", |r| r.session_count() == 2 && r.subscriptions().count() == 1).await;
 
     server.stop();
@@ -295,8 +296,8 @@ async fn redis_restarting_empty_loses_nothing_a_pod_has() {
     assert!(a.backplane.wait_ready(LIMIT).await && b.backplane.wait_ready(LIMIT).await);
     // Redis came back empty: each pod announces what it has, and both see all of it again.
     for p in [&mut a, &mut b] {
-        p.until("every session and the subscription again", |r| {
-            r.session_count() == 3 && r.subscriptions().count() == 1 && r.pods().len() == 2
+        p.until("every session, the subscription and the retained event again", |r| {
+            r.session_count() == 3 && r.subscriptions().count() == 1 && r.pods().len() == 2 && r.retained().count() == 1
         })
         .await;
     }
