@@ -17,11 +17,10 @@ from multipod import (
     wait_subscribers,
     wait_until,
 )
-from test_multipod_rpc import slow_callee
+from test_rpc import CANCELED, slow_callee
 from wamp_client import Inbox, bounded, call_error
 
 ACK = PublishOptions(acknowledge=True)
-CANCELED = "wamp.error.canceled"
 
 
 async def test_pod_loss(multipod):

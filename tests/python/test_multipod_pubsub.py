@@ -5,7 +5,7 @@ knows the remote subscriptions (meta API polled with a deadline, see multipod.py
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
 
 from multipod import log_barrier, wait_subscribers
-from test_pubsub import PAYLOAD_ARGS, PAYLOAD_KWARGS
+from test_pubsub import LISTING_BY_AUTHID, LISTING_BY_AUTHROLE, LISTING_BY_SESSION, PAYLOAD_ARGS, PAYLOAD_KWARGS
 from wamp_client import Inbox, bounded, publish_with, valid_id
 
 ACK = PublishOptions(acknowledge=True)
@@ -101,29 +101,7 @@ async def test_prefix_and_wildcard_subscriptions_across_pods(multipod, ser):
     ]
 
 
-# (publish options from the subscribers' session ids, the authids expected to receive)
-LISTING_CASES = [
-    # by session id
-    (lambda ids: dict(exclude=[ids["alice"]]), {"bob", "carol"}),
-    (lambda ids: dict(exclude=[ids["alice"], ids["carol"]]), {"bob"}),
-    (lambda ids: dict(eligible=[ids["bob"]]), {"bob"}),
-    (lambda ids: dict(eligible=[ids["alice"], ids["carol"]]), {"alice", "carol"}),
-    (lambda ids: dict(eligible=[ids["alice"], ids["bob"]], exclude=[ids["alice"]]), {"bob"}),
-    (lambda ids: dict(eligible=[]), set()),
-    (lambda ids: dict(exclude=[]), {"alice", "bob", "carol"}),
-    # by authid
-    (lambda ids: dict(exclude_authid=["alice"]), {"bob", "carol"}),
-    (lambda ids: dict(eligible_authid=["alice", "carol"]), {"alice", "carol"}),
-    (lambda ids: dict(eligible_authid=["nobody"]), set()),
-    (lambda ids: dict(eligible_authid=["alice", "bob"], exclude_authid=["bob"]), {"alice"}),
-    (lambda ids: dict(eligible=[ids["bob"], ids["carol"]], exclude_authid=["carol"]), {"bob"}),
-    # by authrole
-    (lambda ids: dict(exclude_authrole=["user"]), {"carol"}),
-    (lambda ids: dict(eligible_authrole=["user"]), {"alice", "bob"}),
-    (lambda ids: dict(eligible_authrole=["admin"]), {"carol"}),
-    (lambda ids: dict(eligible_authrole=["user"], exclude_authid=["alice"]), {"bob"}),
-    (lambda ids: dict(eligible_authrole=["admin"], exclude=[ids["carol"]]), set()),
-]
+LISTING_CASES = LISTING_BY_SESSION + LISTING_BY_AUTHID + LISTING_BY_AUTHROLE
 
 
 async def test_exclude_eligible_across_pods(multipod, ser):

@@ -11,9 +11,9 @@ from autobahn.wamp.types import CallOptions, CallResult, RegisterOptions
 
 from multipod import wait_callees, wait_until
 from test_pubsub import PAYLOAD_ARGS, PAYLOAD_KWARGS
+from test_rpc import CANCELED, slow_callee
 from wamp_client import SERIALIZER_NAMES, bounded, call_error, call_with, cancel_call, valid_id
 
-CANCELED = "wamp.error.canceled"
 ALREADY_EXISTS = "wamp.error.procedure_already_exists"
 POLICY_CONFLICT = {
     "wamp.error.procedure_already_exists",
@@ -105,33 +105,6 @@ async def test_progressive_results_across_pods(multipod, ser):
     )
     assert progress == [(("part-1",), {})]
     assert (err.error, err.args, err.kwargs) == ("com.example.error.midway", ("after one part",), {"done": 1})
-
-
-async def slow_callee(callee):
-    """Register ``com.example.slow`` (blocks until released; records INVOCATION and INTERRUPT)
-    and ``com.example.ping`` on ``callee``; returns (state, registration ids)."""
-    state = {
-        "invoked": asyncio.Event(),
-        "interrupted": asyncio.Event(),
-        "release": asyncio.Event(),  # let a running invocation return "finished"
-        "answer_interrupt": asyncio.Event(),  # let an interrupted invocation answer ERROR
-    }
-
-    async def slow(*args):
-        state["invoked"].set()
-        try:
-            await asyncio.wait_for(state["release"].wait(), 30)
-            return "finished"
-        except asyncio.CancelledError:  # autobahn cancels the task on INTERRUPT
-            if not callee.is_attached():
-                raise  # not an INTERRUPT: the session is gone (test teardown)
-            state["interrupted"].set()
-            await asyncio.wait_for(state["answer_interrupt"].wait(), 20)
-            raise ApplicationError(CANCELED, "interrupted")
-
-    r1 = await bounded(callee.register(slow, "com.example.slow"))
-    r2 = await bounded(callee.register(lambda: "pong", "com.example.ping"))
-    return state, (r1.id, r2.id)
 
 
 def reset(state):

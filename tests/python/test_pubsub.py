@@ -206,6 +206,35 @@ async def test_exclude_me(router, ser):
     assert theirs.args == [("default",), ("excluded",), ("included",)]
 
 
+# Black/white list cases: (publish options from the subscribers' session ids, the authids
+# expected to receive); subscribers alice (user), bob (user), carol (admin).
+LISTING_BY_SESSION = [
+    (lambda ids: dict(exclude=[ids["alice"]]), {"bob", "carol"}),
+    (lambda ids: dict(exclude=[ids["alice"], ids["carol"]]), {"bob"}),
+    (lambda ids: dict(eligible=[ids["bob"]]), {"bob"}),
+    (lambda ids: dict(eligible=[ids["alice"], ids["carol"]]), {"alice", "carol"}),
+    (lambda ids: dict(eligible=[ids["alice"], ids["bob"]], exclude=[ids["alice"]]), {"bob"}),
+    (lambda ids: dict(eligible=[]), set()),
+    (lambda ids: dict(exclude=[]), {"alice", "bob", "carol"}),
+]
+
+LISTING_BY_AUTHID = [
+    (lambda ids: dict(exclude_authid=["alice"]), {"bob", "carol"}),
+    (lambda ids: dict(eligible_authid=["alice", "carol"]), {"alice", "carol"}),
+    (lambda ids: dict(eligible_authid=["nobody"]), set()),
+    (lambda ids: dict(eligible_authid=["alice", "bob"], exclude_authid=["bob"]), {"alice"}),
+    (lambda ids: dict(eligible=[ids["bob"], ids["carol"]], exclude_authid=["carol"]), {"bob"}),
+]
+
+LISTING_BY_AUTHROLE = [
+    (lambda ids: dict(exclude_authrole=["user"]), {"carol"}),
+    (lambda ids: dict(eligible_authrole=["user"]), {"alice", "bob"}),
+    (lambda ids: dict(eligible_authrole=["admin"]), {"carol"}),
+    (lambda ids: dict(eligible_authrole=["user"], exclude_authid=["alice"]), {"bob"}),
+    (lambda ids: dict(eligible_authrole=["admin"], exclude=[ids["carol"]]), set()),
+]
+
+
 async def _listing_case(router, ser, cases):
     """Subscribers alice(user), bob(user), carol(admin); anonymous publisher; each case is
     (publish options, set of authids expected to receive). A final unrestricted event is the
@@ -226,47 +255,15 @@ async def _listing_case(router, ser, cases):
 
 
 async def test_exclude_eligible_by_session(router, ser):
-    await _listing_case(
-        router,
-        ser,
-        [
-            (lambda ids: dict(exclude=[ids["alice"]]), {"bob", "carol"}),
-            (lambda ids: dict(exclude=[ids["alice"], ids["carol"]]), {"bob"}),
-            (lambda ids: dict(eligible=[ids["bob"]]), {"bob"}),
-            (lambda ids: dict(eligible=[ids["alice"], ids["carol"]]), {"alice", "carol"}),
-            (lambda ids: dict(eligible=[ids["alice"], ids["bob"]], exclude=[ids["alice"]]), {"bob"}),
-            (lambda ids: dict(eligible=[]), set()),
-            (lambda ids: dict(exclude=[]), {"alice", "bob", "carol"}),
-        ],
-    )
+    await _listing_case(router, ser, LISTING_BY_SESSION)
 
 
 async def test_exclude_eligible_by_authid(router, ser):
-    await _listing_case(
-        router,
-        ser,
-        [
-            (lambda ids: dict(exclude_authid=["alice"]), {"bob", "carol"}),
-            (lambda ids: dict(eligible_authid=["alice", "carol"]), {"alice", "carol"}),
-            (lambda ids: dict(eligible_authid=["nobody"]), set()),
-            (lambda ids: dict(eligible_authid=["alice", "bob"], exclude_authid=["bob"]), {"alice"}),
-            (lambda ids: dict(eligible=[ids["bob"], ids["carol"]], exclude_authid=["carol"]), {"bob"}),
-        ],
-    )
+    await _listing_case(router, ser, LISTING_BY_AUTHID)
 
 
 async def test_exclude_eligible_by_authrole(router, ser):
-    await _listing_case(
-        router,
-        ser,
-        [
-            (lambda ids: dict(exclude_authrole=["user"]), {"carol"}),
-            (lambda ids: dict(eligible_authrole=["user"]), {"alice", "bob"}),
-            (lambda ids: dict(eligible_authrole=["admin"]), {"carol"}),
-            (lambda ids: dict(eligible_authrole=["user"], exclude_authid=["alice"]), {"bob"}),
-            (lambda ids: dict(eligible_authrole=["admin"], exclude=[ids["carol"]]), set()),
-        ],
-    )
+    await _listing_case(router, ser, LISTING_BY_AUTHROLE)
 
 
 async def test_publisher_disclosure(router, ser):

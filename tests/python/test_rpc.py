@@ -245,9 +245,9 @@ async def test_progressive_call_results(router, ser):
     assert seen_progress == [True, False]
 
 
-async def _slow_callee(router, ser, uri="com.example.slow"):
-    """A callee whose procedure blocks until released; records INVOCATION and INTERRUPT."""
-    callee = await router.connect(ser)
+async def slow_callee(callee, uri="com.example.slow"):
+    """Register ``uri`` (blocks until released; records INVOCATION and INTERRUPT) and
+    ``com.example.ping`` on ``callee``; returns (state, registration ids)."""
     state = {
         "invoked": asyncio.Event(),
         "interrupted": asyncio.Event(),
@@ -269,8 +269,15 @@ async def _slow_callee(router, ser, uri="com.example.slow"):
             await asyncio.wait_for(state["answer_interrupt"].wait(), 20)
             raise ApplicationError(CANCELED, "interrupted")
 
-    await callee.register(slow, uri)
-    await callee.register(lambda: "pong", "com.example.ping")
+    r1 = await bounded(callee.register(slow, uri))
+    r2 = await bounded(callee.register(lambda: "pong", "com.example.ping"))
+    return state, (r1.id, r2.id)
+
+
+async def _slow_callee(router, ser, uri="com.example.slow"):
+    """A callee on ``router`` with :func:`slow_callee`'s procedures."""
+    callee = await router.connect(ser)
+    state, _ = await slow_callee(callee, uri)
     return callee, state
 
 
