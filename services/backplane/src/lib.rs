@@ -266,11 +266,15 @@ impl RealmSink for Replica {
 
     fn reset(&self, snapshot: Vec<Bytes>, lost: bool) {
         let me = self.pod();
-        let (mine, known, retained): (Vec<Op>, Vec<Id>, Vec<(String, Vec<u8>)>) = {
+        let (mine, known, retained): (Vec<Op>, Vec<Id>, Vec<Op>) = {
             let registry = self.read();
             // Retained events belong to no pod: when the log was lost, every pod offers the
             // ones it knew (the same ones: replicas agree), unless the new log has the topic.
-            let retained = if lost { registry.retained().map(|(t, e)| (t.to_owned(), e.to_vec())).collect() } else { Vec::new() };
+            let retained = if lost {
+                registry.retained().map(|(t, e)| Op::Retain { topic: t.to_owned(), event: e.to_vec() }).collect()
+            } else {
+                Vec::new()
+            };
             (registry.to_ops(Some(me)), registry.sessions().filter(|s| s.pod == me).map(|s| s.id).collect(), retained)
         };
         *self.registry.write() = Registry::new(self.realm.clone());
@@ -286,7 +290,7 @@ impl RealmSink for Replica {
         {
             let registry = self.read();
             let kept = |topic: &str| registry.retained().any(|(t, _)| t == topic);
-            ops.extend(retained.into_iter().filter(|(t, _)| !kept(t)).map(|(topic, event)| Op::Retain { topic, event }));
+            ops.extend(retained.into_iter().filter(|op| !matches!(op, Op::Retain { topic, .. } if kept(topic))));
         }
         if let Some(o) = self.observer() {
             o.resynced();

@@ -253,42 +253,22 @@ async fn a_dead_pod_is_reaped_and_its_calls_fail(kind: Kind) {
     assert!(matches!(reply, Message::Error { ref error, .. } if error == "wamp.error.no_such_procedure"), "{reply:?}");
 }
 
-#[tokio::test]
-async fn pubsub_across_pods_in_process() {
-    pubsub_across_pods(Kind::Hub).await;
+/// Every scenario on both backplanes: `in_process::<name>` and `on_redis::<name>`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod in_process {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Kind::Hub).await;
+            })*
+        }
+        mod on_redis {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Kind::Redis).await;
+            })*
+        }
+    };
 }
 
-#[tokio::test]
-async fn pubsub_across_pods_on_redis() {
-    pubsub_across_pods(Kind::Redis).await;
-}
-
-#[tokio::test]
-async fn rpc_across_pods_in_process() {
-    rpc_across_pods(Kind::Hub).await;
-}
-
-#[tokio::test]
-async fn rpc_across_pods_on_redis() {
-    rpc_across_pods(Kind::Redis).await;
-}
-
-#[tokio::test]
-async fn session_meta_sees_every_pod_in_process() {
-    session_meta_sees_every_pod(Kind::Hub).await;
-}
-
-#[tokio::test]
-async fn session_meta_sees_every_pod_on_redis() {
-    session_meta_sees_every_pod(Kind::Redis).await;
-}
-
-#[tokio::test]
-async fn a_dead_pod_is_reaped_and_its_calls_fail_in_process() {
-    a_dead_pod_is_reaped_and_its_calls_fail(Kind::Hub).await;
-}
-
-#[tokio::test]
-async fn a_dead_pod_is_reaped_and_its_calls_fail_on_redis() {
-    a_dead_pod_is_reaped_and_its_calls_fail(Kind::Redis).await;
-}
+on_both!(pubsub_across_pods, rpc_across_pods, session_meta_sees_every_pod, a_dead_pod_is_reaped_and_its_calls_fail);

@@ -254,40 +254,16 @@ impl Task {
         match request {
             Request::Subscribe(channel, reply) => {
                 let result = tokio::time::timeout(limit, link.subscribe(&channel)).await;
+                // Kept in `channels` also on failure: the reconnect subscribes it, then
+                // reports a gap.
                 self.channels.insert(channel);
-                match result {
-                    Ok(Ok(())) => {
-                        let _ = reply.send(Ok(()));
-                        Ok(())
-                    }
-                    // Kept in `channels`: the reconnect subscribes it, then reports a gap.
-                    Ok(Err(e)) => {
-                        let _ = reply.send(Err(e.into()));
-                        Err("SUBSCRIBE failed")
-                    }
-                    Err(_) => {
-                        let _ = reply.send(Err(Error::Timeout(limit)));
-                        Err("SUBSCRIBE timed out")
-                    }
-                }
+                answer(reply, result, limit, "SUBSCRIBE failed", "SUBSCRIBE timed out")
             }
             Request::Unsubscribe(channel, reply) => {
+                // Forgotten locally also on failure: a fresh connection will not subscribe it.
                 self.channels.remove(&channel);
-                match tokio::time::timeout(limit, link.unsubscribe(&channel)).await {
-                    Ok(Ok(())) => {
-                        let _ = reply.send(Ok(()));
-                        Ok(())
-                    }
-                    // Forgotten locally; a fresh connection will not subscribe it again.
-                    Ok(Err(e)) => {
-                        let _ = reply.send(Err(e.into()));
-                        Err("UNSUBSCRIBE failed")
-                    }
-                    Err(_) => {
-                        let _ = reply.send(Err(Error::Timeout(limit)));
-                        Err("UNSUBSCRIBE timed out")
-                    }
-                }
+                let result = tokio::time::timeout(limit, link.unsubscribe(&channel)).await;
+                answer(reply, result, limit, "UNSUBSCRIBE failed", "UNSUBSCRIBE timed out")
             }
         }
     }
@@ -304,6 +280,23 @@ impl Task {
             }
         }
     }
+}
+
+/// Tell the asker how a (un)subscription went; `Err`: the link is broken (why).
+fn answer(
+    reply: oneshot::Sender<Result<(), Error>>,
+    result: Result<redis::RedisResult<()>, tokio::time::error::Elapsed>,
+    limit: Duration,
+    failed: &'static str,
+    timed_out: &'static str,
+) -> Result<(), &'static str> {
+    let (answer, outcome) = match result {
+        Ok(Ok(())) => (Ok(()), Ok(())),
+        Ok(Err(e)) => (Err(e.into()), Err(failed)),
+        Err(_) => (Err(Error::Timeout(limit)), Err(timed_out)),
+    };
+    let _ = reply.send(answer);
+    outcome
 }
 
 /// `[channel, payload]` of a (s)message push.
