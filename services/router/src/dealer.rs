@@ -370,8 +370,12 @@ impl Realm {
     /// YIELD from a callee.
     pub(crate) fn handle_yield(&self, session: &SessionHandle, request: Id, options: &Dict, payload: Payload) {
         self.counters.received();
-        let key = (session.id(), request);
         let progress = options.get("progress").and_then(Value::as_bool).unwrap_or(false);
+        self.yielded((session.id(), request), progress, payload);
+    }
+
+    /// A result (progressive or final) of the pending call `key`, from a local or a remote callee.
+    fn yielded(&self, key: InvocationKey, progress: bool, payload: Payload) {
         let mut dealer = self.dealer.lock();
         if progress {
             if let Some(call) = dealer.pending.get(&key) {
@@ -514,18 +518,7 @@ impl Realm {
 
     /// A remote callee's YIELD for call `call` of this pod.
     pub(crate) fn remote_result(&self, call: Id, progress: bool, payload: Payload) {
-        let key = (0, call);
-        let mut dealer = self.dealer.lock();
-        if progress {
-            if let Some(c) = dealer.pending.get(&key) {
-                self.progress(c, payload);
-            }
-            return;
-        }
-        if let Some(c) = dealer.take(key) {
-            drop(dealer);
-            self.finish(c, Answer::Result { progress: false, payload });
-        }
+        self.yielded((0, call), progress, payload);
     }
 
     pub(crate) fn remote_error(&self, call: Id, error: String, details: Dict, payload: Payload) {
