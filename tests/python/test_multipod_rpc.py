@@ -11,19 +11,8 @@ from autobahn.wamp.types import CallOptions, CallResult, RegisterOptions
 
 from multipod import wait_callees, wait_until
 from test_pubsub import PAYLOAD_ARGS, PAYLOAD_KWARGS
-from test_rpc import CANCELED, slow_callee
+from test_rpc import ALREADY_EXISTS, CANCELED, POLICY_CONFLICT, echo, slow_callee
 from wamp_client import SERIALIZER_NAMES, bounded, call_error, call_with, cancel_call, valid_id
-
-ALREADY_EXISTS = "wamp.error.procedure_already_exists"
-POLICY_CONFLICT = {
-    "wamp.error.procedure_already_exists",
-    "wamp.error.procedure_exists_with_different_invocation_policy",
-}
-
-
-def echo(*args, **kwargs):
-    return CallResult(*args, **kwargs)
-
 
 async def test_call_result_and_errors_across_pods(multipod, ser):
     pods = await multipod()
