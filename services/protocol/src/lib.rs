@@ -14,7 +14,7 @@ pub mod message;
 pub mod uri;
 pub mod value;
 
-pub use codec::{DecodeError, Serializer, decode, encode, encode_event, encode_to};
+pub use codec::{DecodeError, Serializer, decode, decode_text, encode, encode_event, encode_to};
 pub use message::{Id, MAX_ID, Message, MessageType, Payload};
 pub use uri::{MatchPolicy, UriError, UriIndex};
 pub use value::{Dict, List, Value, dict};

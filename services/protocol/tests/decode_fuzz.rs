@@ -1,7 +1,7 @@
 //! Property tests: `decode` never panics on any input, and values / messages round-trip.
 
 use junction_protocol::codec::{decode_value, encode_value};
-use junction_protocol::{Dict, Message, MessageType, Payload, Serializer, Value, decode, encode};
+use junction_protocol::{Dict, Message, MessageType, Payload, Serializer, Value, decode, decode_text, encode};
 use proptest::prelude::*;
 
 fn key() -> impl Strategy<Value = String> {
@@ -175,6 +175,10 @@ proptest! {
         for mu in &muts {
             apply(&mut frame, mu);
         }
+        if let Ok(text) = std::str::from_utf8(&frame) {
+            // A text frame decodes exactly as its bytes do.
+            prop_assert_eq!(decode_text(text, s).ok(), decode(&frame, s).ok());
+        }
         if let Ok(decoded) = decode(&frame, s) {
             // Whatever decodes must re-encode and decode to itself. Compared on the wire: a
             // mutated float can decode as NaN, which as a value never equals itself.
@@ -183,6 +187,19 @@ proptest! {
             prop_assert!(again.is_ok(), "re-encoded frame does not decode: {:?}", again);
             prop_assert_eq!(encode(&again.unwrap(), s), bytes);
         }
+    }
+
+    /// The JSON encoder is hand-written for speed: it must write exactly what serde_json
+    /// writes (non-finite floats and NUL-prefixed strings included).
+    #[test]
+    fn json_is_byte_identical_to_serde_json(
+        v in value(),
+        odd in prop_oneof![Just(Value::Float(f64::NAN)), Just(Value::Float(f64::NEG_INFINITY)), Just(Value::from("\0x\"\\\u{1f}\u{7f}é"))],
+        m in message(),
+    ) {
+        let v = Value::List(vec![v, odd]);
+        prop_assert_eq!(encode_value(&v, Serializer::Json).to_vec(), serde_json::to_vec(&v).unwrap());
+        prop_assert_eq!(encode(&m, Serializer::Json).to_vec(), serde_json::to_vec(&m).unwrap());
     }
 
     #[test]
@@ -196,6 +213,8 @@ proptest! {
         for s in Serializer::ALL {
             prop_assert_eq!(decode(&encode(&m, s), s), Ok(m.clone()));
         }
+        let json = encode(&m, Serializer::Json);
+        prop_assert_eq!(decode_text(std::str::from_utf8(&json).unwrap(), Serializer::Json), Ok(m.clone()));
     }
 
     #[test]
