@@ -12,6 +12,12 @@
 //! `--redis-url`, `JUNCTION_REDIS_URL`) the change feed goes over Redis instead, so that the
 //! admin API and every router pod share it, and the router runs on the Redis backplane: every
 //! router pod on the same Redis and prefix serves the same realms as one router.
+//!
+//! Every command that serves also binds the metrics listener (`[metrics] listen`,
+//! `JUNCTION_METRICS_LISTEN`, default `127.0.0.1:0`): `GET /metrics` (Prometheus, see
+//! [`crate::telemetry`]) and `GET /healthz`, nothing else. `/metrics` is on no other listener:
+//! the router's and the admin API's are public, and the exposition names every tenant on the
+//! pod with its traffic.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,8 +43,9 @@ use crate::config::Config;
 use crate::dashboard::Dashboard;
 use crate::directory::RouterDirectory;
 use crate::seams::router_seams;
+use crate::telemetry::{self, RealmTracker, Telemetry};
 
-/// How long the admin listener waits for in-flight requests at shutdown.
+/// How long the admin (and metrics) listener waits for in-flight requests at shutdown.
 const ADMIN_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// What to start.
@@ -133,14 +140,19 @@ pub struct Application {
     server: Option<Server>,
     follower: Option<JoinHandle<()>>,
     admin: Option<(TcpListener, axum::Router)>,
+    /// The metrics listener: `/metrics` and `/healthz` (never on the public listeners).
+    metrics: (TcpListener, axum::Router),
     router_url: Option<String>,
     admin_url: Option<String>,
+    metrics_url: String,
     uses_store_realms: bool,
     dashboard: Option<Dashboard>,
     shutdown_grace: Duration,
     feed: FeedKind,
     /// Kept for the application's lifetime: a Redis feed's connections end with it.
     _feed: Arc<dyn ChangeFeed>,
+    /// What the metrics listener's `/metrics` reads.
+    telemetry: Arc<Telemetry>,
 }
 
 /// Which change feed the application runs on.
@@ -177,7 +189,8 @@ fn change_feed(config: &Config, pod: &str) -> anyhow::Result<(Arc<dyn ChangeFeed
 }
 
 impl Application {
-    /// Open the store, build the router and the admin API, bind both listeners.
+    /// Open the store, build the router and the admin API, bind their listeners and the
+    /// metrics listener.
     pub async fn build(cfg: AppConfig) -> anyhow::Result<Application> {
         let AppConfig { config, store, router: serve_router, admin, pod } = cfg;
         if admin.is_some() && store.is_none() {
@@ -190,6 +203,7 @@ impl Application {
         let (feed, feed_kind) = change_feed(&config, &pod)?;
 
         let (mut router, mut server, mut follower, mut router_url, mut uses_store_realms) = (None, None, None, None, false);
+        let (mut tracker, mut redis_backplane) = (None, None);
         if serve_router {
             let seams = router_seams(&config.router.realms, store.clone().map(|s| (s, feed.clone())));
             let mut builder = Router::builder().config(config.router.clone());
@@ -197,9 +211,13 @@ impl Application {
                 // Pods on one Redis (and prefix) serve their realms as one router.
                 let backplane = RedisBackplane::start(&redis, BackplaneConfig::default())
                     .with_context(|| format!("cannot start the backplane on Redis {}", redis.redacted_urls()))?;
+                redis_backplane = Some(backplane.clone());
                 builder = builder.backplane(backplane);
             }
-            let r = seams.apply(builder).build();
+            // The realms it opens, for per-tenant figures on /metrics.
+            let realms = Arc::new(RealmTracker::new(seams.provider.clone()));
+            let r = seams.apply(builder).realm_provider(realms.clone()).build();
+            tracker = Some(realms);
             let s = r.bind(None).await.with_context(|| format!("cannot listen on {} (router)", config.router.listen))?;
             follower = seams.follow_changes(&r);
             uses_store_realms = seams.uses_store();
@@ -207,6 +225,18 @@ impl Application {
             router = Some(r);
             server = Some(s);
         }
+
+        let feed_health = match &feed_kind {
+            FeedKind::Redis { health, .. } => Some(health.clone()),
+            FeedKind::InProcess => None,
+        };
+        let telemetry = Arc::new(Telemetry::new(router.clone().zip(tracker), redis_backplane, feed_health));
+        // Its own listener, whatever the command: the exposition names tenants.
+        let metrics_listener = TcpListener::bind(config.metrics.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (metrics)", config.metrics.listen))?;
+        let metrics_url = format!("http://{}/metrics", metrics_listener.local_addr()?);
+        let metrics = (metrics_listener, metrics_routes(telemetry.clone()));
 
         let (mut admin_listener, mut dashboard, mut admin_url) = (None, None, None);
         if let (Some(admin), Some(store)) = (admin, &store) {
@@ -233,13 +263,16 @@ impl Application {
             server,
             follower,
             admin: admin_listener,
+            metrics,
             router_url,
             admin_url,
+            metrics_url,
             uses_store_realms,
             dashboard,
             shutdown_grace: config.router.shutdown_grace(),
             feed: feed_kind,
             _feed: feed,
+            telemetry,
         })
     }
 
@@ -256,6 +289,16 @@ impl Application {
     /// `http://ADDR` of the admin listener.
     pub fn admin_url(&self) -> Option<&str> {
         self.admin_url.as_deref()
+    }
+
+    /// `http://ADDR/metrics` of the metrics listener (every command that serves has one).
+    pub fn metrics_url(&self) -> &str {
+        &self.metrics_url
+    }
+
+    /// What `/metrics` serves (on the metrics listener only).
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     pub fn router(&self) -> Option<&Router> {
@@ -278,7 +321,8 @@ impl Application {
 
     /// Serve until `shutdown` completes (or a listener fails), then shut down gracefully: the
     /// router sends GOODBYE to every session and waits for them (at most
-    /// `router.shutdown_grace_ms`), the admin listener finishes its in-flight requests.
+    /// `router.shutdown_grace_ms`), the admin and metrics listeners finish their in-flight
+    /// requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
@@ -294,6 +338,18 @@ impl Application {
                     })
                     .await;
                 ("admin", serving.map_err(anyhow::Error::from))
+            });
+        }
+        {
+            let (listener, http) = self.metrics;
+            let mut stop = stop_rx.clone();
+            tasks.spawn(async move {
+                let serving = axum::serve(listener, http)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+                ("metrics", serving.map_err(anyhow::Error::from))
             });
         }
 
@@ -347,7 +403,7 @@ struct AdminState {
 }
 
 /// The admin listener: `/v1` (the admin API), `/healthz`, `/readyz`, and the dashboard for
-/// every other path.
+/// every other path. No `/metrics`: this listener is public (see [`metrics_routes`]).
 fn admin_routes(app: &App, store: Store, dashboard: Dashboard, feed: &FeedKind) -> axum::Router {
     let feed_health = match feed {
         FeedKind::Redis { health, .. } => Some(health.clone()),
@@ -374,6 +430,19 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
         Ok(Ok(())) => (StatusCode::OK, "ready\n"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "control store unavailable\n"),
     }
+}
+
+/// The metrics listener: `GET /metrics` (Prometheus text format 0.0.4, read now) and
+/// `GET /healthz`; 404 for anything else.
+fn metrics_routes(telemetry: Arc<Telemetry>) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(telemetry)
+}
+
+async fn metrics(State(telemetry): State<Arc<Telemetry>>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, telemetry::CONTENT_TYPE)], telemetry.render())
 }
 
 async fn serve_dashboard(State(state): State<AdminState>, method: Method, uri: Uri, headers: HeaderMap) -> axum::response::Response {

@@ -1,8 +1,10 @@
 //! The subcommands. Each builds an [`Application`] (or runs to completion), announces what
 //! it serves on stdout, and serves until SIGTERM / ctrl-c.
 //!
-//! Scripts and tests parse two stdout lines (flushed as soon as the listeners are bound):
-//! `junction: router listening on ws://ADDR/ws` and `junction: admin listening on http://ADDR`.
+//! Scripts and tests parse these stdout lines (flushed as soon as the listeners are bound), in
+//! this order, each when the command serves it: `junction: router listening on ws://ADDR/ws`,
+//! `junction: admin listening on http://ADDR` and (always) `junction: metrics listening on
+//! http://ADDR/metrics`. Match on the listener's name, not on the first `http://` URL.
 
 use std::future::Future;
 use std::io::Write;
@@ -30,6 +32,7 @@ fn announce_listeners(app: &Application) {
     if let Some(url) = app.admin_url() {
         announce(&format!("junction: admin listening on {url}"));
     }
+    announce(&format!("junction: metrics listening on {}", app.metrics_url()));
 }
 
 /// `junction dev`: everything on embedded defaults, URLs printed.
@@ -55,6 +58,7 @@ pub async fn dev(config: Config, args: DevArgs) -> anyhow::Result<()> {
 
     let router_url = app.router_url().unwrap_or_default().to_owned();
     let admin_url = app.admin_url().unwrap_or_default().to_owned();
+    let metrics_url = app.metrics_url().to_owned();
     let dashboard = match app.dashboard() {
         Some((_, true)) => format!("{admin_url}/"),
         Some((from, false)) => {
@@ -73,6 +77,7 @@ pub async fn dev(config: Config, args: DevArgs) -> anyhow::Result<()> {
     Dashboard       {dashboard}
     Admin API       {admin_url}/v1   (OpenAPI: {admin_url}/v1/openapi.json)
     WAMP router     {router_url}
+    Metrics         {metrics_url}
     Realms          {realm_lines}
     Control store   {store_shown}
     Change feed     {feed_shown}

@@ -14,6 +14,7 @@
 //! | `JUNCTION_LOG` | log filter (`info`, `junction_router=debug`, ...) |
 //! | `JUNCTION_ADMIN_LISTEN` | `admin.listen` (admin API + dashboard; default `127.0.0.1:8081`) |
 //! | `JUNCTION_DASHBOARD_DIR` | `admin.dashboard_dir` (serve the dashboard from this directory) |
+//! | `JUNCTION_METRICS_LISTEN` | `metrics.listen` (`GET /metrics`, Prometheus; default `127.0.0.1:0`: a free port on loopback; never the public listeners, it names tenants) |
 //! | `JUNCTION_POD_NAME` | `pod_name` (this process in session listings; default: host name, `local` in dev) |
 //! | `JUNCTION_ROUTER_LISTEN` | `router.listen` |
 //! | `JUNCTION_ROUTER_MAX_MESSAGE_SIZE` | `router.max_message_size` |
@@ -83,6 +84,8 @@ pub struct Config {
     pub router: RouterConfig,
     /// The admin listener (`[admin]`): admin API and dashboard.
     pub admin: AdminListen,
+    /// The metrics listener (`[metrics]`): `GET /metrics`, on every command that serves.
+    pub metrics: MetricsListen,
     /// Realms of the static provider (`[[realms]]`).
     pub realms: Vec<RealmEntry>,
     /// Redis (`[redis]`): with a URL, the change feed goes over Redis so that every pod (and
@@ -136,6 +139,23 @@ impl Default for AdminListen {
     }
 }
 
+/// `[metrics]`: where `GET /metrics` (Prometheus) is served. A listener of its own, never the
+/// router's or the admin API's: the exposition names tenants and their traffic, so it must
+/// stay off the public ports.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsListen {
+    /// Default `127.0.0.1:0`: loopback, a free port (pods sharing a host never collide);
+    /// deployments set a fixed one, such as `0.0.0.0:9464` on a pod network.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsListen {
+    fn default() -> Self {
+        MetricsListen { listen: SocketAddr::from(([127, 0, 0, 1], 0)) }
+    }
+}
+
 /// Which command the config is for: `dev` adds a ready-to-use realm when none is configured;
 /// the others (`router`, `admin`, `migrate`) serve exactly what is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +205,7 @@ impl Config {
             self.admin.dashboard_dir = Some(PathBuf::from(dir));
         }
         set(env, "JUNCTION_ADMIN_LISTEN", &mut self.admin.listen)?;
+        set(env, "JUNCTION_METRICS_LISTEN", &mut self.metrics.listen)?;
         let r = &mut self.router;
         set(env, "JUNCTION_ROUTER_LISTEN", &mut r.listen)?;
         set(env, "JUNCTION_ROUTER_MAX_MESSAGE_SIZE", &mut r.max_message_size)?;
@@ -256,6 +277,7 @@ mod tests {
         let c = Config::load(None, &env(&[]), Mode::Dev).unwrap();
         assert_eq!(c.router.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.admin.listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.metrics.listen.to_string(), "127.0.0.1:0");
         assert_eq!(c.router.realms, vec![dev_realm()]);
         assert_eq!(c.router.max_message_size, 1 << 20);
         // The router command adds no realm of its own.
@@ -267,6 +289,8 @@ mod tests {
         let mut c = Config::from_toml(
             r#"
             log = "debug"
+            [metrics]
+            listen = "0.0.0.0:9464"
             [router]
             listen = "0.0.0.0:9000"
             hello_timeout_ms = 5000
@@ -281,6 +305,7 @@ mod tests {
             "test.toml",
         )
         .unwrap();
+        assert_eq!(c.metrics.listen.to_string(), "0.0.0.0:9464");
         c.apply_env(&env(&[
             ("JUNCTION_ROUTER_LISTEN", "127.0.0.1:0"),
             ("JUNCTION_ROUTER_MAX_MESSAGE_SIZE", "65536"),
@@ -288,6 +313,7 @@ mod tests {
             ("JUNCTION_ADMIN_LISTEN", "127.0.0.1:0"),
             ("JUNCTION_POD_NAME", "pod-a"),
             ("JUNCTION_DASHBOARD_DIR", "/srv/dist"),
+            ("JUNCTION_METRICS_LISTEN", "127.0.0.1:9465"),
         ]))
         .unwrap();
         c.finish(Mode::Dev).unwrap();
@@ -296,6 +322,7 @@ mod tests {
         assert_eq!(c.router.hello_timeout_ms, 5000);
         assert_eq!(c.log.as_deref(), Some("warn"));
         assert_eq!(c.admin.listen.port(), 0);
+        assert_eq!(c.metrics.listen.to_string(), "127.0.0.1:9465");
         assert_eq!(c.pod_name.as_deref(), Some("pod-a"));
         assert_eq!(c.admin.dashboard_dir.as_deref(), Some(Path::new("/srv/dist")));
         // Configured realms replace the dev default.
@@ -310,6 +337,9 @@ mod tests {
         assert!(err.to_string().contains("JUNCTION_ROUTER_LISTEN"));
         let err = Config::default().apply_env(&env(&[("JUNCTION_ADMIN_LISTEN", "8081")])).unwrap_err();
         assert!(err.to_string().contains("JUNCTION_ADMIN_LISTEN"));
+        let err = Config::default().apply_env(&env(&[("JUNCTION_METRICS_LISTEN", "9464")])).unwrap_err();
+        assert!(err.to_string().contains("JUNCTION_METRICS_LISTEN"));
+        assert!(Config::from_toml("[metrics]\nport = 9464", "x").is_err());
         assert!(Config::from_toml("[router]\nlisten_addr = 1", "x").is_err());
         assert!(Config::from_toml("[[realms]]\nuri = \"a\"\n[[realms]]\nuri = \"a\"", "x").unwrap().finish(Mode::Router).is_err());
         let mut c = Config::default();

@@ -9,6 +9,7 @@
 //! - [`seams`]: the router's realms / authentication / authorization: the control store
 //!   through `junction-gate`, then the static config;
 //! - [`directory`]: the admin API's session directory over the in-process router;
+//! - [`telemetry`]: `GET /metrics` (Prometheus), read at scrape time;
 //! - [`dashboard`]: the dashboard's files (embedded in release builds, from disk in debug).
 #![forbid(unsafe_code)]
 
@@ -19,5 +20,6 @@ pub mod config;
 pub mod dashboard;
 pub mod directory;
 pub mod seams;
+pub mod telemetry;
 
 pub use app::{AppConfig, Application};

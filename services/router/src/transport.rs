@@ -119,12 +119,14 @@ fn route(mut req: Request<Incoming>, peer: SocketAddr, shared: Arc<Shared>, drai
         }
         let on_upgrade = hyper::upgrade::on(&mut req);
         drop(req);
+        // The connection outlives this HTTP exchange: count it until the session ends.
+        let open = shared.metrics.open_connection();
         tokio::spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => run_upgraded(upgraded, serializer, peer, shared).await,
                 Err(e) => tracing::debug!(%peer, error = %e, "upgrade failed"),
             }
-            drop(drain);
+            drop((drain, open));
         });
         let mut r = Response::new(Full::new(Bytes::new()));
         *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -230,7 +232,7 @@ where
 
     let inbound = (&mut stream).filter_map(|item| {
         future::ready(match item {
-            Ok(WsMessage::Text(t)) => Some(Inbound::Frame(Bytes::from(t))),
+            Ok(WsMessage::Text(t)) => Some(Inbound::Text(t)),
             Ok(WsMessage::Binary(b)) => Some(Inbound::Frame(b)),
             Ok(WsMessage::Ping(p)) => {
                 outbox.send_pong(p);

@@ -196,6 +196,12 @@ impl RedisBackplane {
         &self.stats
     }
 
+    /// Bytes of messages to other pods waiting for the writer (bounded by
+    /// `max_queued_bytes`), for metrics.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     /// Wait until [`Backplane::ready`], at most `within`; whether it is.
     pub async fn wait_ready(&self, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;

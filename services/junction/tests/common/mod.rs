@@ -45,18 +45,21 @@ pub struct Junction {
     pub child: Child,
     pub router: Option<String>,
     pub admin: Option<String>,
+    /// `http://ADDR/metrics` of the metrics listener.
+    pub metrics: Option<String>,
     /// Every stdout line so far (announce lines and the banner).
     pub stdout: Vec<String>,
     stderr: Option<std::thread::JoinHandle<String>>,
 }
 
-/// A `junction` command with the test defaults: both listeners on port 0, no config file, no
+/// A `junction` command with the test defaults: every listener on port 0, no config file, no
 /// inherited store settings.
 pub fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env("JUNCTION_ROUTER_LISTEN", "127.0.0.1:0")
         .env("JUNCTION_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("JUNCTION_METRICS_LISTEN", "127.0.0.1:0")
         .env("JUNCTION_LOG", "info")
         // The cheapest argon2: tests hash passwords in debug builds.
         .env("JUNCTION_ADMIN_ARGON2_MEMORY_KIB", "8")
@@ -71,7 +74,7 @@ pub fn command(args: &[&str]) -> Command {
 
 impl Junction {
     /// Start `cmd` and wait (at most 60 s) until it announced what `expect` names
-    /// (`"router"`, `"admin"`).
+    /// (`"router"`, `"admin"`, `"metrics"`).
     pub fn start(mut cmd: Command, expect: &[&str]) -> Junction {
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn junction");
         let stdout = child.stdout.take().unwrap();
@@ -90,11 +93,12 @@ impl Junction {
                 }
             }
         });
-        let mut j = Junction { child, router: None, admin: None, stdout: Vec::new(), stderr: Some(stderr) };
+        let mut j = Junction { child, router: None, admin: None, metrics: None, stdout: Vec::new(), stderr: Some(stderr) };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !expect.iter().all(|e| match *e {
             "router" => j.router.is_some(),
             "admin" => j.admin.is_some(),
+            "metrics" => j.metrics.is_some(),
             other => panic!("unknown listener {other}"),
         }) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -105,6 +109,9 @@ impl Junction {
                     }
                     if let Some(url) = line.strip_prefix("junction: admin listening on ") {
                         j.admin = Some(url.trim().to_owned());
+                    }
+                    if let Some(url) = line.strip_prefix("junction: metrics listening on ") {
+                        j.metrics = Some(url.trim().to_owned());
                     }
                     j.stdout.push(line);
                 }
@@ -123,6 +130,11 @@ impl Junction {
 
     pub fn admin_url(&self, path: &str) -> String {
         format!("{}{path}", self.admin.as_deref().expect("admin listener"))
+    }
+
+    /// `http://ADDR/metrics` of the metrics listener.
+    pub fn metrics_url(&self) -> &str {
+        self.metrics.as_deref().expect("metrics listener")
     }
 
     pub fn router_url(&self) -> &str {
