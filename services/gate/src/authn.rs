@@ -34,6 +34,7 @@ use junction_router::auth::{AuthFailure, AuthStart, Authenticator, HelloInfo, Id
 use junction_router::realm::RealmConfig;
 use junction_store::{AuthCredential, CredentialMaterial};
 
+use crate::admission::Stamp;
 use crate::realms::RealmInfo;
 use crate::{Gate, Inner, PROVIDER, PROVIDER_DYNAMIC};
 
@@ -61,6 +62,9 @@ impl Authenticator for Gate {
 
 impl Inner {
     async fn hello(&self, this: &Arc<Inner>, realm: &RealmConfig, hello: &HelloInfo) -> AuthStart {
+        // First of all, before anything is read: a revocation applied from now on refuses the
+        // session at join if it concerns it (`admission`).
+        let stamp = Stamp::take(this);
         // Re-read through the cache: the router keeps an open realm's config for its
         // lifetime, but the realm may have changed or gone since.
         let info = match self.realms.get(&self.store, &realm.uri).await {
@@ -77,13 +81,18 @@ impl Inner {
         for method in methods {
             let start = match method.as_str() {
                 "anonymous" => match info.anonymous_role() {
-                    Some(role) => AuthStart::Accept(Identity {
-                        authid: anonymous_authid(),
-                        authrole: role.to_owned(),
-                        authmethod: "anonymous".into(),
-                        authprovider: PROVIDER.into(),
-                        authextra: Dict::new(),
-                    }),
+                    Some(role) => AuthStart::Accept(stamp.grant(
+                        info.uri(),
+                        Identity {
+                            authid: anonymous_authid(),
+                            authrole: role.to_owned(),
+                            authmethod: "anonymous".into(),
+                            authprovider: PROVIDER.into(),
+                            authextra: Dict::new(),
+                            grant: None,
+                        },
+                        None,
+                    )),
                     None => continue,
                 },
                 "ticket" | "jwt" => {
@@ -99,6 +108,7 @@ impl Inner {
                             authid: hello.authid.clone(),
                             jwt_only: method == "jwt",
                             hello: hello.clone(),
+                            stamp,
                         }),
                     }
                 }
@@ -107,7 +117,7 @@ impl Inner {
                     if let Some(refused) = self.limit(&info, Some(authid), hello) {
                         return refused;
                     }
-                    self.cra_challenge(&info, authid, hello.session).await
+                    self.cra_challenge(&info, authid, hello.session, stamp).await
                 }
                 "cryptosign" => {
                     let pubkey = cryptosign::hello_pubkey(&hello.authextra).ok();
@@ -117,7 +127,7 @@ impl Inner {
                     if let Some(refused) = self.limit(&info, authid, hello) {
                         return refused;
                     }
-                    self.cryptosign_challenge(&info, authid, pubkey).await
+                    self.cryptosign_challenge(&info, authid, pubkey, stamp).await
                 }
                 _ => continue,
             };
@@ -159,7 +169,7 @@ impl Inner {
         }
     }
 
-    async fn cra_challenge(&self, info: &RealmInfo, authid: &str, session: Id) -> AuthStart {
+    async fn cra_challenge(&self, info: &RealmInfo, authid: &str, session: Id, stamp: Stamp) -> AuthStart {
         let found = self.credentials(info, authid).await.into_iter().find_map(|c| cra_secret(&c).map(|s| (s, c.role)));
         let (secret, role) = match found {
             Some((s, role)) => (Some(s), role),
@@ -174,11 +184,11 @@ impl Inner {
         AuthStart::Challenge {
             authmethod: cra::AUTHMETHOD.into(),
             extra: challenge.extra(),
-            pending: Box::new(PendingCra { realm: info.uri().to_owned(), authid: authid.to_owned(), role, secret, challenge }),
+            pending: Box::new(PendingCra { realm: info.uri().to_owned(), authid: authid.to_owned(), role, secret, challenge, stamp }),
         }
     }
 
-    async fn cryptosign_challenge(&self, info: &RealmInfo, authid: Option<&str>, announced: Option<PublicKey>) -> AuthStart {
+    async fn cryptosign_challenge(&self, info: &RealmInfo, authid: Option<&str>, announced: Option<PublicKey>, stamp: Stamp) -> AuthStart {
         // (key, authid, role) candidates.
         let mut keys: Vec<(PublicKey, String, String)> = Vec::new();
         if let Some(authid) = authid {
@@ -204,7 +214,7 @@ impl Inner {
         AuthStart::Challenge {
             authmethod: "cryptosign".into(),
             extra: challenge.extra(),
-            pending: Box::new(PendingCryptosign { realm: info.uri().to_owned(), keys, challenge }),
+            pending: Box::new(PendingCryptosign { realm: info.uri().to_owned(), keys, challenge, stamp }),
         }
     }
 }
@@ -252,6 +262,7 @@ struct PendingCra {
     role: String,
     secret: Option<CraSecret>,
     challenge: CraChallenge,
+    stamp: Stamp,
 }
 
 #[async_trait]
@@ -267,7 +278,15 @@ impl PendingAuth for PendingCra {
         if !ok {
             return Err(fail(&self.realm, Some(&self.authid), "bad WAMP-CRA signature"));
         }
-        Ok(Identity { authid: self.authid, authrole: self.role, authmethod: cra::AUTHMETHOD.into(), authprovider: PROVIDER.into(), authextra: Dict::new() })
+        let identity = Identity {
+            authid: self.authid,
+            authrole: self.role,
+            authmethod: cra::AUTHMETHOD.into(),
+            authprovider: PROVIDER.into(),
+            authextra: Dict::new(),
+            grant: None,
+        };
+        Ok(self.stamp.grant(&self.realm, identity, None))
     }
 }
 
@@ -275,6 +294,7 @@ struct PendingCryptosign {
     realm: String,
     keys: Vec<(PublicKey, String, String)>,
     challenge: CryptosignChallenge,
+    stamp: Stamp,
 }
 
 #[async_trait]
@@ -287,7 +307,8 @@ impl PendingAuth for PendingCryptosign {
         let (key, authid, role) = self.keys.into_iter().nth(i).expect("index from verify_any");
         let mut extra = Dict::new();
         extra.insert("pubkey".into(), key.to_hex().into());
-        Ok(Identity { authid, authrole: role, authmethod: "cryptosign".into(), authprovider: PROVIDER.into(), authextra: extra })
+        let identity = Identity { authid, authrole: role, authmethod: "cryptosign".into(), authprovider: PROVIDER.into(), authextra: extra, grant: None };
+        Ok(self.stamp.grant(&self.realm, identity, None))
     }
 }
 
@@ -297,11 +318,21 @@ struct PendingTicket {
     authid: Option<String>,
     jwt_only: bool,
     hello: HelloInfo,
+    stamp: Stamp,
 }
 
 #[async_trait]
 impl PendingAuth for PendingTicket {
     async fn authenticate(self: Box<Self>, signature: String, _extra: Dict) -> Result<Identity, AuthFailure> {
+        let (identity, kid) = self.verify(signature).await?;
+        let this = *self;
+        Ok(this.stamp.grant(this.realm.uri(), identity, kid))
+    }
+}
+
+impl PendingTicket {
+    /// The identity, and the `kid` of the JWT key (store credential) that verified a token.
+    async fn verify(&self, signature: String) -> Result<(Identity, Option<String>), AuthFailure> {
         let realm = self.realm.uri().to_owned();
         let authid = self.authid.as_deref();
         if jwt::looks_like_jwt(&signature) {
@@ -324,7 +355,7 @@ impl PendingAuth for PendingTicket {
             .collect();
         if stored.is_empty() {
             if let Some(procedure) = self.gate.dynamic_authenticator(&self.realm) {
-                return self.dynamic(&procedure, &authid, ticket).await;
+                return self.dynamic(&procedure, &authid, ticket).await.map(|identity| (identity, None));
             }
             let _ = tokio::task::spawn_blocking(move || ticket::verify_dummy_blocking(&ticket)).await;
             return Err(fail(&realm, Some(&authid), "no ticket credential"));
@@ -343,14 +374,16 @@ impl PendingAuth for PendingTicket {
             }
         };
         match role {
-            Some(authrole) => Ok(Identity { authid, authrole, authmethod: "ticket".into(), authprovider: PROVIDER.into(), authextra: Dict::new() }),
+            Some(authrole) => {
+                let identity =
+                    Identity { authid, authrole, authmethod: "ticket".into(), authprovider: PROVIDER.into(), authextra: Dict::new(), grant: None };
+                Ok((identity, None))
+            }
             None => Err(fail(&realm, Some(&authid), "wrong ticket")),
         }
     }
-}
 
-impl PendingTicket {
-    async fn jwt(&self, token: &str) -> Result<Identity, AuthFailure> {
+    async fn jwt(&self, token: &str) -> Result<(Identity, Option<String>), AuthFailure> {
         let realm = self.realm.uri();
         let authid = self.authid.as_deref();
         let (store, leeway) = (&self.gate.store, self.gate.config.jwt_leeway_secs);
@@ -370,11 +403,15 @@ impl PendingTicket {
         }
         match result {
             Ok(id) => {
+                // Revoking that key must close this session (its authid is the token's), also
+                // while it joins (the grant refuses it then).
+                let kid = id.source.as_ref().and(id.kid.clone());
                 if let Some(credential) = &id.source {
-                    // Revoking that key must close this session (its authid is the token's).
                     self.gate.sessions.bind_key(self.gate.router.get(), self.hello.session, realm, credential, id.kid.as_deref());
                 }
-                Ok(Identity { authid: id.authid, authrole: id.authrole, authmethod: "jwt".into(), authprovider: PROVIDER.into(), authextra: id.authextra })
+                let identity =
+                    Identity { authid: id.authid, authrole: id.authrole, authmethod: "jwt".into(), authprovider: PROVIDER.into(), authextra: id.authextra, grant: None };
+                Ok((identity, kid))
             }
             Err(e) => Err(fail(realm, authid, &e.to_string())),
         }
@@ -430,6 +467,7 @@ impl PendingTicket {
             authmethod: "ticket".into(),
             authprovider: PROVIDER_DYNAMIC.into(),
             authextra: extra,
+            grant: None,
         })
     }
 }

@@ -12,6 +12,10 @@
 //! | `Lagged` | everything | after the re-check below |
 //! | `Closed` | everything | - |
 //!
+//! Sessions still between authentication and join are not shown by the router: the changes
+//! that close sessions are recorded first (`admission`), after the caches were dropped and
+//! before the sweep, and those sessions are refused or closed by the grant they join with.
+//!
 //! # Re-check after `Lagged`
 //! Changes were missed, so any of the closes above may have been missed too. The follower
 //! re-reads the store for every realm this gate opened on the router, and closes:
@@ -36,6 +40,7 @@ use junction_protocol::Id;
 use junction_router::Router;
 use junction_store::CredentialMaterial;
 
+use crate::admission::Revoked;
 use crate::{Inner, PROVIDER};
 
 pub const REASON_CREDENTIAL_REVOKED: &str = "junction.close.credential_revoked";
@@ -68,6 +73,10 @@ impl Inner {
         let Received::Change(change) = received else {
             self.realms.clear();
             self.decisions.clear();
+            if matches!(received, Received::Lagged) {
+                // Sessions joining now are re-checked once joined (`admission`).
+                self.admissions.record(Revoked::Everything);
+            }
             return;
         };
         tracing::debug!(?change, "control-plane change");
@@ -77,11 +86,16 @@ impl Inner {
             Change::RoleUpdated { realm, role } => self.decisions.invalidate_role(realm, role),
             Change::RoleDeleted { realm, role } => {
                 self.decisions.invalidate_role(realm, role);
+                self.admissions.record(Revoked::Role { realm: realm.clone(), role: role.clone() });
                 router.kill_by_authrole(realm, role, REASON_ROLE_DELETED);
             }
             Change::CredentialUpdated { realm, .. } => self.realms.invalidate(realm),
-            // Sessions are closed by `close_revoked`, which the follower awaits next.
-            Change::CredentialRevoked { realm, .. } => self.realms.invalidate(realm),
+            // Sessions are closed by `close_revoked`, which the follower awaits next; sessions
+            // still joining are refused by their grant (`admission`).
+            Change::CredentialRevoked { realm, authid } => {
+                self.realms.invalidate(realm);
+                self.admissions.record(Revoked::Credential { realm: realm.clone(), authid: authid.clone() });
+            }
             Change::TenantDeleted { realms, .. } => {
                 for realm in realms {
                     self.drop_realm(realm, router);
@@ -94,6 +108,7 @@ impl Inner {
         self.realms.invalidate(realm);
         self.decisions.invalidate_realm(realm);
         self.sessions.forget_realm(realm);
+        self.admissions.record(Revoked::Realm(realm.to_owned()));
         router.kill_sessions(realm, |_| true, REASON_REALM_DELETED);
     }
 
@@ -145,74 +160,79 @@ impl Inner {
     /// changes were missed (see the module docs).
     pub(crate) async fn recheck_sessions(&self, router: &Router) {
         for uri in self.sessions.opened_realms() {
-            let Some(realm) = router.realm(&uri) else { continue };
-            let sessions = realm.sessions();
-            if sessions.is_empty() {
+            self.recheck_realm(&uri, router).await;
+        }
+    }
+
+    /// The re-check of one realm's sessions (see the module docs).
+    pub(crate) async fn recheck_realm(&self, uri: &str, router: &Router) {
+        let Some(realm) = router.realm(uri) else { return };
+        let sessions = realm.sessions();
+        if sessions.is_empty() {
+            return;
+        }
+        match self.store.realm_by_uri(uri).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                self.drop_realm(uri, router);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(realm = %uri, error = %e, "store unavailable: sessions not re-checked");
+                return;
+            }
+        }
+        let mut gone_roles = HashSet::new();
+        let roles: HashSet<&str> = sessions.iter().map(|s| s.authrole.as_str()).collect();
+        for role in roles {
+            if self.config.authorizers.get(uri).is_some_and(|r| r.contains_key(role)) {
                 continue;
             }
-            match self.store.realm_by_uri(&uri).await {
+            match self.store.role_rules(uri, role).await {
                 Ok(Some(_)) => {}
                 Ok(None) => {
-                    self.drop_realm(&uri, router);
-                    continue;
+                    gone_roles.insert(role.to_owned());
                 }
-                Err(e) => {
-                    tracing::warn!(realm = %uri, error = %e, "store unavailable: sessions not re-checked");
-                    continue;
-                }
+                Err(e) => tracing::warn!(realm = %uri, role, error = %e, "store unavailable: role not re-checked"),
             }
-            let mut gone_roles = HashSet::new();
-            let roles: HashSet<&str> = sessions.iter().map(|s| s.authrole.as_str()).collect();
-            for role in roles {
-                if self.config.authorizers.get(&uri).is_some_and(|r| r.contains_key(role)) {
-                    continue;
-                }
-                match self.store.role_rules(&uri, role).await {
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
-                        gone_roles.insert(role.to_owned());
-                    }
-                    Err(e) => tracing::warn!(realm = %uri, role, error = %e, "store unavailable: role not re-checked"),
-                }
-            }
-            // (authid, authmethod) of sessions authenticated with a store credential.
-            let mut gone_credentials = HashSet::new();
-            let logins: HashSet<(&str, &str)> = sessions
-                .iter()
-                .filter(|s| s.authprovider == PROVIDER && matches!(s.authmethod.as_str(), "ticket" | "wampcra" | "cryptosign"))
-                .map(|s| (s.authid.as_str(), s.authmethod.as_str()))
-                .collect();
-            for (authid, method) in logins {
-                match self.store.credentials_for_authid(&uri, authid).await {
-                    Ok(credentials) => {
-                        let live = credentials.iter().any(|c| credential_method(&c.material) == Some(method));
-                        if !live {
-                            gone_credentials.insert((authid.to_owned(), method.to_owned()));
-                        }
-                    }
-                    Err(e) => tracing::warn!(realm = %uri, error = %e, "store unavailable: credential not re-checked"),
-                }
-            }
-            let of_gone_roles: HashSet<Id> = sessions.iter().filter(|s| gone_roles.contains(&s.authrole)).map(|s| s.session).collect();
-            let of_gone_credentials: HashSet<Id> = sessions
-                .iter()
-                .filter(|s| s.authprovider == PROVIDER && gone_credentials.contains(&(s.authid.clone(), s.authmethod.clone())))
-                .map(|s| s.session)
-                .collect();
-            if !of_gone_roles.is_empty() {
-                router.kill_sessions(&uri, |h| of_gone_roles.contains(&h.id()), REASON_ROLE_DELETED);
-            }
-            if !of_gone_credentials.is_empty() {
-                router.kill_sessions(&uri, |h| of_gone_credentials.contains(&h.id()), REASON_CREDENTIAL_REVOKED);
-            }
-            let of_gone_keys = self.close_revoked_key_sessions(&uri, router).await;
-            tracing::info!(
-                realm = %uri,
-                role_deleted = of_gone_roles.len(),
-                credential_revoked = of_gone_credentials.len() + of_gone_keys,
-                "sessions re-checked"
-            );
         }
+        // (authid, authmethod) of sessions authenticated with a store credential.
+        let mut gone_credentials = HashSet::new();
+        let logins: HashSet<(&str, &str)> = sessions
+            .iter()
+            .filter(|s| s.authprovider == PROVIDER && matches!(s.authmethod.as_str(), "ticket" | "wampcra" | "cryptosign"))
+            .map(|s| (s.authid.as_str(), s.authmethod.as_str()))
+            .collect();
+        for (authid, method) in logins {
+            match self.store.credentials_for_authid(uri, authid).await {
+                Ok(credentials) => {
+                    let live = credentials.iter().any(|c| credential_method(&c.material) == Some(method));
+                    if !live {
+                        gone_credentials.insert((authid.to_owned(), method.to_owned()));
+                    }
+                }
+                Err(e) => tracing::warn!(realm = %uri, error = %e, "store unavailable: credential not re-checked"),
+            }
+        }
+        let of_gone_roles: HashSet<Id> = sessions.iter().filter(|s| gone_roles.contains(&s.authrole)).map(|s| s.session).collect();
+        let of_gone_credentials: HashSet<Id> = sessions
+            .iter()
+            .filter(|s| s.authprovider == PROVIDER && gone_credentials.contains(&(s.authid.clone(), s.authmethod.clone())))
+            .map(|s| s.session)
+            .collect();
+        if !of_gone_roles.is_empty() {
+            router.kill_sessions(uri, |h| of_gone_roles.contains(&h.id()), REASON_ROLE_DELETED);
+        }
+        if !of_gone_credentials.is_empty() {
+            router.kill_sessions(uri, |h| of_gone_credentials.contains(&h.id()), REASON_CREDENTIAL_REVOKED);
+        }
+        let of_gone_keys = self.close_revoked_key_sessions(uri, router).await;
+        tracing::info!(
+            realm = %uri,
+            role_deleted = of_gone_roles.len(),
+            credential_revoked = of_gone_credentials.len() + of_gone_keys,
+            "sessions re-checked"
+        );
     }
 }
 

@@ -31,6 +31,10 @@
 //!   sessions after missed changes (`Lagged`).
 //! - `sessions`: what the follower needs to know about live sessions that the router does not
 //!   show it (the JWT key each token session joined with, the realms it opened), bounded.
+//! - `admission`: the join-time check: every identity the gate accepts carries a
+//!   [`Grant`](junction_router::auth::Grant) that refuses the session at join (ABORT) if its
+//!   credential, role or realm was revoked after authentication began, and closes it
+//!   (GOODBYE) if that happened while it joined, so no revocation misses a joining session.
 //!
 //! # Isolation
 //! Realm URIs are globally unique and every realm belongs to one tenant; a session is bound
@@ -40,7 +44,9 @@
 //! # Failures
 //! A client only ever learns `wamp.error.authentication_failed` ("authentication failed"),
 //! `wamp.error.not_authorized` (none of its authentication methods is available on the
-//! realm) or `wamp.error.no_such_realm`; the reason is logged at debug level.
+//! realm) or `wamp.error.no_such_realm`; the reason is logged at debug level. Refused at join
+//! (see `admission`), the message says what went away after the client proved its credential:
+//! "credential revoked", "role deleted" or "realm deleted".
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -59,6 +65,7 @@ use junction_store::Store;
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
+mod admission;
 pub mod authn;
 pub mod authz;
 mod changes;
@@ -161,6 +168,8 @@ pub(crate) struct Inner {
     pub limiter: LoginLimiter,
     pub decisions: authz::DecisionCache,
     pub sessions: sessions::SessionTracker,
+    /// Revocations applied while sessions were between authentication and join.
+    pub admissions: admission::Admissions,
     /// Set by [`Gate::follow_changes`]: dynamic procedures are called through it.
     pub router: OnceLock<Router>,
     /// Subscribed at construction so that no change is missed before `follow_changes`.
@@ -185,6 +194,7 @@ impl Gate {
                 realms: realms::RealmCache::new(config.max_cached_realms),
                 decisions: authz::DecisionCache::new(config.max_cached_decisions),
                 sessions: sessions::SessionTracker::new(config.session_grace),
+                admissions: admission::Admissions::default(),
                 router: OnceLock::new(),
                 rx: Mutex::new(Some(rx)),
                 store,

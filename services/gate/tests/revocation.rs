@@ -2,7 +2,9 @@
 //! sessions that joined with tokens it signed, and only those; the gate's memory of which key a
 //! session used is pruned as sessions leave; after the change feed reported `Lagged`, live
 //! sessions are re-checked against the store (revoked credentials and keys, deleted roles and
-//! realms close their sessions).
+//! realms close their sessions); a session between authentication and join when its credential
+//! (or key) is revoked is refused (ABORT) or closed right after joining, and one that joins with
+//! a rotated credential of the same authid is not.
 
 mod common;
 
@@ -181,5 +183,149 @@ split! {
         env.feed.publish(Change::CredentialRevoked { realm: "com.lag".into(), authid: "marker".into() }).await.unwrap();
         marker.expect_goodbye(REASON_CREDENTIAL_REVOKED).await;
         keeper.publish("com.lag.after", vec![]).await.expect("untouched session still open");
+    }
+}
+
+// Revoked between authentication and join. The router's authenticator pauses the handshake
+// of the test's choosing (`Env::pauses`): right after the gate accepted the AUTHENTICATE, or
+// right after the router's join-time check let the session in. Meanwhile the test revokes; a
+// session that joined earlier with the same credential getting its GOODBYE says the gate
+// applied the revocation (its sweep is done) before the handshake goes on.
+
+/// HELLO + ticket AUTHENTICATE in a task of its own (it stops at the armed pause point).
+fn join_ticket_in_background(env: &Env, realm: &str, authid: Option<&str>, ticket: &str) -> tokio::task::JoinHandle<(Client, Joined)> {
+    let (ws, realm, authid, ticket) = (env.ws.clone(), realm.to_owned(), authid.map(str::to_owned), ticket.to_owned());
+    tokio::spawn(async move { Client::join_ticket(&ws, &realm, "ticket", authid.as_deref(), &ticket).await })
+}
+
+/// The realm's sessions with this authid on the router.
+fn sessions_of(env: &Env, realm: &str, authid: &str) -> Vec<Id> {
+    env.router.sessions(realm).into_iter().filter(|s| s.authid == authid).map(|s| s.session).collect()
+}
+
+both! {
+    async fn a_credential_revoked_between_authentication_and_join_refuses_the_join(env) {
+        let owner = env.signup("owner@joinrev.test", "JoinRev").await;
+        let realm = env.realm(&owner, json!({"uri": "com.joinrev"})).await;
+        env.role(&owner, &realm, "user").await;
+        let (alice, secret, _) = env.credential(&owner, &realm, json!({"kind": "ticket", "authid": "alice", "role": "user"})).await;
+        let secret = secret.unwrap();
+        let mut first = join_ticket(&env, "com.joinrev", "alice", &secret).await;
+        let first_id = sessions_of(&env, "com.joinrev", "alice");
+
+        let mut paused = env.pauses.arm(PauseAt::Authenticated);
+        let second = join_ticket_in_background(&env, "com.joinrev", Some("alice"), &secret);
+        paused.reached().await;
+        env.revoke(&owner, &realm, &alice).await;
+        // The sweep ran: it closed `first`, and could not see `second`.
+        first.expect_goodbye(REASON_CREDENTIAL_REVOKED).await;
+        paused.release();
+
+        let (_, joined) = second.await.unwrap();
+        assert_eq!(joined.abort(), ("wamp.error.authentication_failed".to_owned(), "credential revoked".to_owned()));
+        let left: Vec<Id> = sessions_of(&env, "com.joinrev", "alice").into_iter().filter(|id| !first_id.contains(id)).collect();
+        assert!(left.is_empty(), "no session of the revoked credential joined: {left:?}");
+    }
+
+    async fn a_credential_revoked_while_the_session_joins_closes_it(env) {
+        let owner = env.signup("owner@joining.test", "Joining").await;
+        let realm = env.realm(&owner, json!({"uri": "com.joining"})).await;
+        env.role(&owner, &realm, "user").await;
+        let (alice, secret, _) = env.credential(&owner, &realm, json!({"kind": "ticket", "authid": "alice", "role": "user"})).await;
+        let secret = secret.unwrap();
+        let mut first = join_ticket(&env, "com.joining", "alice", &secret).await;
+
+        // The join-time check let it in; the revocation is applied before it is in the realm.
+        let mut paused = env.pauses.arm(PauseAt::Admitted);
+        let second = join_ticket_in_background(&env, "com.joining", Some("alice"), &secret);
+        paused.reached().await;
+        env.revoke(&owner, &realm, &alice).await;
+        first.expect_goodbye(REASON_CREDENTIAL_REVOKED).await;
+        paused.release();
+
+        let (mut second, joined) = second.await.unwrap();
+        joined.welcome();
+        second.expect_goodbye(REASON_CREDENTIAL_REVOKED).await;
+    }
+
+    async fn a_jwt_key_revoked_between_authentication_and_join_refuses_the_join(env) {
+        let owner = env.signup("owner@jwtjoin.test", "JwtJoin").await;
+        let realm = env.realm(&owner, json!({"uri": "com.jwtjoin"})).await;
+        env.role(&owner, &realm, "partner").await;
+        let (idp, key, _) = env.credential(&owner, &realm, json!({"kind": "jwt", "authid": "idp", "role": "partner", "algorithm": "HS256"})).await;
+        let key = key.unwrap();
+        let token = |sub: &str| mint(&key, "idp", json!({"sub": sub, "aud": "com.jwtjoin", "exp": exp()}));
+        let (mut first, _) = join_jwt(&env, "com.jwtjoin", &token("partner-1")).await;
+
+        // The session's authid is the token's subject, not the key's: the grant knows the key.
+        let mut paused = env.pauses.arm(PauseAt::Authenticated);
+        let second = join_ticket_in_background(&env, "com.jwtjoin", None, &token("partner-2"));
+        paused.reached().await;
+        env.revoke(&owner, &realm, &idp).await;
+        first.expect_goodbye(REASON_CREDENTIAL_REVOKED).await;
+        paused.release();
+
+        let (_, joined) = second.await.unwrap();
+        assert_eq!(joined.abort(), ("wamp.error.authentication_failed".to_owned(), "credential revoked".to_owned()));
+        assert!(sessions_of(&env, "com.jwtjoin", "partner-2").is_empty());
+    }
+
+    async fn a_rotated_credential_of_the_same_authid_joins(env) {
+        let owner = env.signup("owner@rotate.test", "Rotate").await;
+        let realm = env.realm(&owner, json!({"uri": "com.rotate"})).await;
+        let user = env.role(&owner, &realm, "user").await;
+        env.rule(&owner, &realm, &user, "com.rotate.", "prefix", json!({"publish": true}), json!({})).await;
+        let ticket = |authid: &str| json!({"kind": "ticket", "authid": authid, "role": "user"});
+        let (old, old_secret, _) = env.credential(&owner, &realm, ticket("alice")).await;
+        let (_, new_secret, _) = env.credential(&owner, &realm, ticket("alice")).await;
+        let (carol, carol_secret, _) = env.credential(&owner, &realm, ticket("carol")).await;
+        let (old_secret, new_secret) = (old_secret.unwrap(), new_secret.unwrap());
+
+        // The old credential is revoked (and the revocation applied) before the new log-in.
+        let mut on_old = join_ticket(&env, "com.rotate", "alice", &old_secret).await;
+        env.revoke(&owner, &realm, &old).await;
+        on_old.expect_goodbye(REASON_CREDENTIAL_REVOKED).await;
+
+        // Another authid's credential revoked while it joins does not concern it either.
+        let mut on_carol = join_ticket(&env, "com.rotate", "carol", carol_secret.as_deref().unwrap()).await;
+        let mut paused = env.pauses.arm(PauseAt::Authenticated);
+        let rotated = join_ticket_in_background(&env, "com.rotate", Some("alice"), &new_secret);
+        paused.reached().await;
+        env.revoke(&owner, &realm, &carol).await;
+        on_carol.expect_goodbye(REASON_CREDENTIAL_REVOKED).await;
+        paused.release();
+
+        let (mut rotated, joined) = rotated.await.unwrap();
+        joined.welcome();
+        rotated.publish("com.rotate.still-here", vec![]).await.expect("the rotated credential's session stays open");
+        // The old one no longer authenticates at all.
+        let (_, j) = Client::join_ticket(&env.ws, "com.rotate", "ticket", Some("alice"), &old_secret).await;
+        assert_eq!(j.abort().0, "wamp.error.authentication_failed");
+    }
+}
+
+split! {
+    async fn a_session_joining_across_missed_changes_is_rechecked_once_joined(env) {
+        let owner = env.signup("owner@lagjoin.test", "LagJoin").await;
+        let realm = env.realm(&owner, json!({"uri": "com.lagjoin"})).await;
+        env.role(&owner, &realm, "user").await;
+        let (alice, secret, _) = env.credential(&owner, &realm, json!({"kind": "ticket", "authid": "alice", "role": "user"})).await;
+        let secret = secret.unwrap();
+        let mut first = join_ticket(&env, "com.lagjoin", "alice", &secret).await;
+
+        let mut paused = env.pauses.arm(PauseAt::Authenticated);
+        let second = join_ticket_in_background(&env, "com.lagjoin", Some("alice"), &secret);
+        paused.reached().await;
+        // Revoked through the admin API; the router only learns that it missed changes.
+        env.revoke(&owner, &realm, &alice).await;
+        env.feed.sender().send(Received::Lagged).unwrap();
+        first.expect_goodbye(REASON_CREDENTIAL_REVOKED).await;
+        paused.release();
+
+        // The gate cannot tell what was missed without the store: it lets the session in and
+        // re-checks its realm once the session is there.
+        let (mut second, joined) = second.await.unwrap();
+        joined.welcome();
+        second.expect_goodbye(REASON_CREDENTIAL_REVOKED).await;
     }
 }

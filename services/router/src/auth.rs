@@ -6,7 +6,9 @@
 //! static config); the store-backed authenticator plugs in through the same trait.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use junction_protocol::{Dict, Id};
@@ -31,7 +33,7 @@ pub struct HelloInfo {
     pub session: Id,
 }
 
-/// The authenticated principal; WELCOME announces exactly these fields.
+/// The authenticated principal; WELCOME announces exactly these fields but `grant`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
     pub authid: String,
@@ -39,6 +41,61 @@ pub struct Identity {
     pub authmethod: String,
     pub authprovider: String,
     pub authextra: Dict,
+    /// What the authentication was granted on, checked again when the session joins its
+    /// realm (see [`JoinCheck`]); `None`: nothing to check.
+    pub grant: Option<Grant>,
+}
+
+/// A check the authenticator wants made when the session joins its realm, carried by the
+/// [`Identity`] it accepted (so it reaches the session layer through any authenticator that
+/// wraps another).
+///
+/// What a session authenticated with (a credential, a signing key, its role, the realm) may
+/// be revoked after the authenticator accepted it but before the session is in its realm,
+/// where revocation sweeps ([`crate::Router::kill_sessions`]) find sessions. The session
+/// layer therefore asks twice:
+/// - [`JoinCheck::admit`] right before it adds the session to the realm: `Err` answers
+///   ABORT(failure) instead of WELCOME;
+/// - [`JoinCheck::joined`] once the session is in the realm (a sweep from now on sees it):
+///   `Some(reason)` closes it with GOODBYE(reason), for a revocation that came after `admit`.
+///
+/// An implementation is race-free if it records a revocation before it sweeps: a revocation
+/// recorded after `joined` is followed by a sweep that sees the session. Both calls are on
+/// the join path: in memory, short, never waiting.
+pub trait JoinCheck: Send + Sync + 'static {
+    fn admit(&self) -> Result<(), AuthFailure>;
+    /// `session`: the id the session joined with (WELCOME's).
+    fn joined(&self, session: Id) -> Option<String>;
+}
+
+/// A shared [`JoinCheck`], as [`Identity::grant`] holds it. Equal only to its clones.
+#[derive(Clone)]
+pub struct Grant(Arc<dyn JoinCheck>);
+
+impl Grant {
+    pub fn new(check: impl JoinCheck) -> Self {
+        Grant(Arc::new(check))
+    }
+
+    pub fn admit(&self) -> Result<(), AuthFailure> {
+        self.0.admit()
+    }
+
+    pub fn joined(&self, session: Id) -> Option<String> {
+        self.0.joined(session)
+    }
+}
+
+impl fmt::Debug for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Grant(..)")
+    }
+}
+
+impl PartialEq for Grant {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Why a HELLO or AUTHENTICATE was refused. `reason` goes into ABORT.Reason.
@@ -133,6 +190,7 @@ impl Authenticator for StaticAuthenticator {
                             authmethod: "anonymous".into(),
                             authprovider: "static".into(),
                             authextra: Dict::new(),
+                            grant: None,
                         });
                     }
                 }
@@ -161,6 +219,7 @@ impl PendingAuth for PendingTicket {
                 authmethod: "ticket".into(),
                 authprovider: "static".into(),
                 authextra: Dict::new(),
+                grant: None,
             }),
             _ => Err(AuthFailure::new("wamp.error.authentication_failed", "invalid credentials")),
         }

@@ -23,10 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use junction_protocol::uri;
-use junction_protocol::{DecodeError, Dict, Id, MAX_ID, Message, MessageType, Payload, Serializer, Value, decode, dict, encode};
+use junction_protocol::{DecodeError, Dict, Id, MAX_ID, Message, MessageType, Payload, Serializer, Value, decode, decode_text, dict, encode};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio::time::{Instant, sleep_until};
 
-use crate::auth::{AuthFailure, AuthStart, HelloInfo, Identity};
+use crate::auth::{AuthFailure, AuthStart, Grant, HelloInfo, Identity};
 use crate::authz::{Action, Permission, SessionIdentity};
 use crate::ids::random_id;
 use crate::outbox::{Outbox, State, close_code};
@@ -36,14 +37,27 @@ use crate::router::Shared;
 /// What the transport hands the session.
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    /// One WAMP message (text frame for JSON, binary for MessagePack / CBOR).
+    /// One WAMP message in a binary frame (MessagePack, CBOR).
     Frame(Bytes),
+    /// One WAMP message in a text frame (JSON), already checked to be UTF-8 by the transport.
+    Text(Utf8Bytes),
     /// A message above `max_message_size`, refused from its header (not read).
     TooBig,
     /// A transport-level error (bad WebSocket framing, invalid UTF-8 text, ...).
     Broken(String),
     /// The connection is gone (reset, closed): end quietly.
     Gone,
+}
+
+impl Inbound {
+    /// The message a frame carries; `None` for the other items.
+    fn message(&self, ser: Serializer) -> Option<Result<Message, DecodeError>> {
+        match self {
+            Inbound::Frame(b) => Some(decode(b, ser)),
+            Inbound::Text(t) => Some(decode_text(t.as_str(), ser)),
+            _ => None,
+        }
+    }
 }
 
 const FEATURE_CALLEE_CANCELING: u8 = 1;
@@ -152,8 +166,11 @@ impl Conn {
     /// Decode one inbound item; on any failure the session is aborted and `None` returned.
     fn decode(&self, item: Option<Inbound>) -> Option<Message> {
         match item? {
-            Inbound::Frame(frame) => match decode(&frame, self.serializer) {
-                Ok(msg) => Some(msg),
+            item @ (Inbound::Frame(_) | Inbound::Text(_)) => match item.message(self.serializer)? {
+                Ok(msg) => {
+                    self.shared.metrics.received(msg.message_type());
+                    Some(msg)
+                }
                 Err(e) => {
                     let text = match &e {
                         DecodeError::UnknownType(t) => format!("unknown message type {t}"),
@@ -290,7 +307,7 @@ fn client_features(details: &Dict) -> u8 {
 
 /// Pick a fresh session id, queue WELCOME and join the realm.
 async fn welcome(conn: &Conn, realm: &Arc<Realm>, hello: &HelloInfo, identity: Identity) -> Option<Arc<SessionHandle>> {
-    let Identity { authid, authrole, authmethod, authprovider, authextra } = identity;
+    let Identity { authid, authrole, authmethod, authprovider, authextra, grant } = identity;
     let mut welcome_details = dict([
         ("authid", Value::from(authid.as_str())),
         ("authrole", authrole.as_str().into()),
@@ -305,6 +322,11 @@ async fn welcome(conn: &Conn, realm: &Arc<Realm>, hello: &HelloInfo, identity: I
     if conn.shared.is_shutting_down() {
         conn.abort("wamp.close.system_shutdown", "the router is shutting down", close_code::GOING_AWAY);
         return None;
+    }
+    // What the session authenticated with may have been revoked since (`JoinCheck`).
+    if let Some(Err(failure)) = grant.as_ref().map(Grant::admit) {
+        tracing::debug!(realm = realm.uri(), authid = %authid, reason = %failure.reason, "refused at join");
+        return refuse(conn, failure);
     }
     let features = client_features(&hello.details);
     let mut identity = SessionIdentity {
@@ -330,7 +352,13 @@ async fn welcome(conn: &Conn, realm: &Arc<Realm>, hello: &HelloInfo, identity: I
         });
         let welcome = encode(&Message::Welcome { session: handle.id(), details: welcome_details.clone() }, conn.serializer);
         match realm.join(handle.clone(), welcome).await {
-            Ok(true) => return Some(handle),
+            Ok(true) => {
+                // Revoked after `admit`, maybe before a sweep could see the session: close it.
+                if let Some(reason) = grant.as_ref().and_then(|g| g.joined(handle.id())) {
+                    realm.kill_sessions(|h| h.id() == handle.id(), &reason, None);
+                }
+                return Some(handle);
+            }
             Ok(false) => {}
             Err(e) => {
                 tracing::warn!(realm = realm.uri(), error = %e, "join not shared with the other pods");
@@ -392,8 +420,8 @@ async fn await_goodbye(inbound: &mut (impl Stream<Item = Inbound> + Unpin), conn
         tokio::select! {
             _ = sleep_until(deadline) => break,
             item = inbound.next() => match item {
-                Some(Inbound::Frame(f)) => {
-                    if let Ok(Message::Goodbye { .. }) = decode(&f, conn.serializer) {
+                Some(item @ (Inbound::Frame(_) | Inbound::Text(_))) => {
+                    if let Some(Ok(Message::Goodbye { .. })) = item.message(conn.serializer) {
                         break;
                     }
                 }

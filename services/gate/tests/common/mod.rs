@@ -7,6 +7,8 @@
 //! the same as the admin API tests.
 #![allow(dead_code)]
 
+mod pause;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,9 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+#[allow(unused_imports)]
+pub use pause::{PauseAt, Paused, Pauses};
 
 /// Failure guard for every wait.
 pub const GUARD: Duration = Duration::from_secs(10);
@@ -85,6 +90,8 @@ pub struct Env {
     pub feed: Arc<InProcessFeed>,
     /// Where the admin API announces changes: `feed` itself, except with [`spawn_split`].
     pub admin_feed: Arc<InProcessFeed>,
+    /// Pause points between authentication and join (see the `pause` module).
+    pub pauses: Arc<Pauses>,
     _db: DbGuard,
 }
 
@@ -175,10 +182,11 @@ async fn spawn_with(backend: Backend, config: GateConfig, split: bool) -> Env {
     });
 
     let gate = Gate::new(store.clone(), feed.clone() as Arc<dyn ChangeFeed>, config);
+    let pauses = Arc::new(Pauses::default());
     let router = Router::builder()
         .config(RouterConfig::default())
         .realm_provider(gate.realm_provider())
-        .authenticator(gate.authenticator())
+        .authenticator(Arc::new(pause::Pausing { inner: gate.authenticator(), pauses: pauses.clone() }))
         .authorizer(gate.authorizer())
         .build();
     gate.follow_changes(router.clone());
@@ -195,6 +203,7 @@ async fn spawn_with(backend: Backend, config: GateConfig, split: bool) -> Env {
         store,
         feed,
         admin_feed,
+        pauses,
         _db: guard,
     }
 }
