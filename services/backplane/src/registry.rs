@@ -60,6 +60,13 @@ pub struct SessionInfo {
     pub authrole: String,
     /// What `wamp.session.get` answers (authid, authrole, authmethod, transport, ...).
     pub details: Dict,
+    /// The name the session's pod goes by (`JUNCTION_POD_NAME`), for listings; empty when
+    /// the pod has none (or predates the field).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pod_name: String,
+    /// When the session joined, in milliseconds since the Unix epoch (0: unknown).
+    #[serde(default)]
+    pub joined_at: u64,
 }
 
 /// A change of the registry. Ops are appended to the realm's log by the pod that makes

@@ -11,7 +11,10 @@
 //! database URL); `junction admin` the admin API and the dashboard. With `[redis] url` (or
 //! `--redis-url`, `JUNCTION_REDIS_URL`) the change feed goes over Redis instead, so that the
 //! admin API and every router pod share it, and the router runs on the Redis backplane: every
-//! router pod on the same Redis and prefix serves the same realms as one router.
+//! router pod on the same Redis and prefix serves the same realms as one router. `junction
+//! admin` with Redis also runs a headless router (no listener, no sessions of its own) on the
+//! backplane, with the seams the router pods use, only for the session directory: it follows
+//! the realms' replicated registries, so the admin API lists and kills every pod's sessions.
 //!
 //! Every command that serves also binds the metrics listener (`[metrics] listen`,
 //! `JUNCTION_METRICS_LISTEN`, default `127.0.0.1:0`): `GET /metrics` (Prometheus, see
@@ -95,8 +98,9 @@ impl AppConfig {
         AppConfig { config, store: database_url.map(|url| StoreConfig { url, migrate: false }), router: true, admin: None, pod }
     }
 
-    /// `junction admin`: the admin API and the dashboard alone (no session directory: the
-    /// routers are other processes).
+    /// `junction admin`: the admin API and the dashboard alone. Its session directory needs
+    /// Redis (the routers are other processes): with it, a headless router on the backplane;
+    /// without, none (the session endpoints answer 503).
     pub fn admin(config: Config, database_url: String, migrate: bool, admin: AdminConfig) -> AppConfig {
         let pod = crate::directory::pod_name(config.pod_name.as_deref());
         AppConfig { config, store: Some(StoreConfig { url: database_url, migrate }), router: false, admin: Some(admin), pod }
@@ -139,6 +143,9 @@ pub struct Application {
     router: Option<Router>,
     server: Option<Server>,
     follower: Option<JoinHandle<()>>,
+    /// `junction admin` on Redis: the headless router behind the session directory, and its
+    /// dead-pod reaper.
+    headless: Option<(Router, JoinHandle<()>)>,
     admin: Option<(TcpListener, axum::Router)>,
     /// The metrics listener: `/metrics` and `/healthz` (never on the public listeners).
     metrics: (TcpListener, axum::Router),
@@ -153,6 +160,14 @@ pub struct Application {
     _feed: Arc<dyn ChangeFeed>,
     /// What the metrics listener's `/metrics` reads.
     telemetry: Arc<Telemetry>,
+}
+
+/// The Redis backplane of this pod when Redis is configured (connecting in the background).
+fn redis_backplane_for(config: &Config, pod: &str) -> anyhow::Result<Option<Arc<RedisBackplane>>> {
+    let Some(redis) = config.redis.config(pod)? else { return Ok(None) };
+    let backplane = RedisBackplane::start(&redis, BackplaneConfig::default())
+        .with_context(|| format!("cannot start the backplane on Redis {}", redis.redacted_urls()))?;
+    Ok(Some(backplane))
 }
 
 /// Which change feed the application runs on.
@@ -206,11 +221,9 @@ impl Application {
         let (mut tracker, mut redis_backplane) = (None, None);
         if serve_router {
             let seams = router_seams(&config.router.realms, store.clone().map(|s| (s, feed.clone())));
-            let mut builder = Router::builder().config(config.router.clone());
-            if let Some(redis) = config.redis.config(&pod)? {
+            let mut builder = Router::builder().config(config.router.clone()).pod_name(pod.clone());
+            if let Some(backplane) = redis_backplane_for(&config, &pod)? {
                 // Pods on one Redis (and prefix) serve their realms as one router.
-                let backplane = RedisBackplane::start(&redis, BackplaneConfig::default())
-                    .with_context(|| format!("cannot start the backplane on Redis {}", redis.redacted_urls()))?;
                 redis_backplane = Some(backplane.clone());
                 builder = builder.backplane(backplane);
             }
@@ -224,6 +237,28 @@ impl Application {
             router_url = Some(s.ws_url());
             router = Some(r);
             server = Some(s);
+        }
+        // `junction admin` on Redis: a router with no listener, for the session directory.
+        let mut headless = None;
+        if !serve_router
+            && admin.is_some()
+            && let Some(backplane) = redis_backplane_for(&config, &pod)?
+        {
+            let seams = router_seams(&config.router.realms, store.clone().map(|s| (s, feed.clone())));
+            let r = seams.apply(Router::builder().config(config.router.clone()).pod_name(pod.clone()).backplane(backplane)).build();
+            follower = seams.follow_changes(&r);
+            let reaper = {
+                let r = r.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(junction_router::router::REAP_INTERVAL);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tick.tick().await;
+                        r.reap_dead_pods().await;
+                    }
+                })
+            };
+            headless = Some((r, reaper));
         }
 
         let feed_health = match &feed_kind {
@@ -245,7 +280,10 @@ impl Application {
             let router_url = admin.router_url.clone().or_else(|| {
                 server.as_ref().filter(|s| !s.local_addr().ip().is_unspecified()).map(Server::ws_url)
             });
-            let directory = router.clone().map(|r| Arc::new(RouterDirectory::new(r, pod.clone())) as Arc<dyn SessionDirectory>);
+            let directory = router
+                .clone()
+                .or_else(|| headless.as_ref().map(|(r, _)| r.clone()))
+                .map(|r| Arc::new(RouterDirectory::new(r, pod.clone())) as Arc<dyn SessionDirectory>);
             let app = App::build(AdminConfig { router_url, ..admin }, store.clone(), feed.clone(), directory);
             let board = Dashboard::locate(config.admin.dashboard_dir.as_deref());
             let http = admin_routes(&app, store.clone(), board.clone(), &feed_kind);
@@ -262,6 +300,7 @@ impl Application {
             router,
             server,
             follower,
+            headless,
             admin: admin_listener,
             metrics,
             router_url,
@@ -301,8 +340,14 @@ impl Application {
         &self.telemetry
     }
 
+    /// The router serving WebSocket clients (none in `junction admin`).
     pub fn router(&self) -> Option<&Router> {
         self.router.as_ref()
+    }
+
+    /// `junction admin` on Redis: the headless router behind the session directory.
+    pub fn directory_router(&self) -> Option<&Router> {
+        self.headless.as_ref().map(|(r, _)| r)
     }
 
     pub fn store(&self) -> Option<&Store> {
@@ -383,6 +428,10 @@ impl Application {
         }
         if let Some(f) = self.follower {
             f.abort();
+        }
+        if let Some((router, reaper)) = self.headless {
+            reaper.abort();
+            router.shutdown();
         }
         if let Some(store) = &self.store {
             store.close().await;

@@ -1,10 +1,13 @@
-//! The admin API's session directory over the router in this process (`junction dev`): the
-//! live sessions of a realm, killing one, and the realm's counters
-//! (`junction_router::directory`). One pod, so "every pod" is this one.
+//! The admin API's session directory over a router in this process: the one serving clients
+//! (`junction dev`), or a headless one on the Redis backplane (`junction admin` with Redis).
+//! The live sessions of a realm on every pod, from the backplane's replicated registry (the
+//! realm opened on demand), each with the name its pod goes by; killing one wherever it is;
+//! and the realm's counters on this router (`junction_router::directory`).
 
 use async_trait::async_trait;
 use junction_admin::{DirectoryError, RealmStats, SessionDirectory, SessionInfo};
 use junction_router::{Router, SessionSummary};
+use junction_router::realm::ProviderError;
 
 /// [`SessionDirectory`] over an in-process [`Router`].
 #[derive(Clone)]
@@ -15,7 +18,7 @@ pub struct RouterDirectory {
 
 impl RouterDirectory {
     /// `pod` names this process in session listings (`JUNCTION_POD_NAME`, the host name, or
-    /// `local` in `junction dev`).
+    /// `local` in `junction dev`) when a session's pod shared no name.
     pub fn new(router: Router, pod: impl Into<String>) -> Self {
         RouterDirectory { router, pod: pod.into() }
     }
@@ -26,7 +29,13 @@ impl RouterDirectory {
             authid: s.authid,
             authrole: s.authrole,
             authmethod: s.authmethod,
-            pod: self.pod.clone(),
+            pod: if !s.pod_name.is_empty() {
+                s.pod_name
+            } else if s.pod == self.router.pod() {
+                self.pod.clone()
+            } else {
+                format!("pod-{}", s.pod)
+            },
             joined_at: humantime::format_rfc3339_millis(s.joined_at).to_string(),
         }
     }
@@ -35,17 +44,23 @@ impl RouterDirectory {
 #[async_trait]
 impl SessionDirectory for RouterDirectory {
     async fn list(&self, realm_uri: &str) -> Result<Vec<SessionInfo>, DirectoryError> {
-        Ok(self.router.sessions(realm_uri).into_iter().map(|s| self.info(s)).collect())
+        let sessions = self.router.realm_sessions(realm_uri).await.map_err(unavailable)?;
+        Ok(sessions.into_iter().map(|s| self.info(s)).collect())
     }
 
     async fn kill(&self, realm_uri: &str, session_id: u64, reason: &str) -> Result<bool, DirectoryError> {
-        Ok(self.router.kill_session(realm_uri, session_id, reason, Some("closed from the admin API")))
+        self.router.kill_realm_session(realm_uri, session_id, reason, Some("closed from the admin API")).await.map_err(unavailable)
     }
 
     async fn stats(&self, realm_uri: &str) -> Result<RealmStats, DirectoryError> {
         let s = self.router.realm_stats(realm_uri);
         Ok(RealmStats { sessions: s.sessions, messages_in: s.messages_in, messages_out: s.messages_out })
     }
+}
+
+/// The realm could not be opened (store or backplane down): "cannot answer now".
+fn unavailable(e: ProviderError) -> DirectoryError {
+    DirectoryError::Unavailable(e.0)
 }
 
 /// This process's name in session listings: `JUNCTION_POD_NAME` (config `pod_name`), else

@@ -8,7 +8,7 @@
 //! - [`commands`]: one function per subcommand, and the announce lines;
 //! - [`seams`]: the router's realms / authentication / authorization: the control store
 //!   through `junction-gate`, then the static config;
-//! - [`directory`]: the admin API's session directory over the in-process router;
+//! - [`directory`]: the admin API's session directory over a router in the process (every pod's sessions);
 //! - [`telemetry`]: `GET /metrics` (Prometheus), read at scrape time;
 //! - [`dashboard`]: the dashboard's files (embedded in release builds, from disk in debug).
 #![forbid(unsafe_code)]

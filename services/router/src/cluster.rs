@@ -113,12 +113,14 @@ impl Realm {
 }
 
 /// Realm-wide session details for `wamp.session.get` and `on_join`, as shared with the other pods.
-pub(crate) fn session_info(handle: &crate::SessionHandle, pod: PodId) -> junction_backplane::SessionInfo {
+pub(crate) fn session_info(handle: &crate::SessionHandle, pod: PodId, pod_name: &str, joined_at: std::time::SystemTime) -> junction_backplane::SessionInfo {
     junction_backplane::SessionInfo {
         id: handle.id(),
         pod,
         authid: handle.identity.authid.clone(),
         authrole: handle.identity.authrole.clone(),
         details: handle.details(),
+        pod_name: pod_name.to_owned(),
+        joined_at: joined_at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
     }
 }

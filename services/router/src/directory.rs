@@ -1,7 +1,10 @@
-//! The read-only view of a realm's live sessions and its message counters, for the admin
-//! API's session directory (and anything else that watches a router from inside the
-//! process): [`Realm::sessions`], [`Realm::stats`], [`Realm::kill_session`], and the same by
-//! realm URI on [`Router`].
+//! The view of a realm's live sessions and its message counters, for the admin API's session
+//! directory (and anything else that watches a router from inside the process):
+//! [`Realm::sessions`] (this pod's), [`Realm::realm_sessions`] (every pod's, from the
+//! backplane's replicated registry), [`Realm::stats`], [`Realm::kill_session`] (on whichever
+//! pod the session is: the path of `wamp.session.kill`), and the same by realm URI on
+//! [`Router`]; [`Router::realm_sessions`] opens the realm on demand, so a router with no
+//! sessions of its own (one serving only the admin API) sees the realm's sessions.
 //!
 //! Counters are per realm, relaxed atomics on the realm (each on its own cache line), counted
 //! where the realm handles traffic:
@@ -20,9 +23,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use junction_protocol::{Id, Message};
+use junction_backplane::PodId;
+use junction_protocol::{Id, Message, Value};
 
-use crate::realm::Realm;
+use crate::realm::{ProviderError, Realm};
 use crate::router::Router;
 use crate::session::SessionHandle;
 
@@ -34,9 +38,15 @@ pub struct SessionSummary {
     pub authrole: String,
     pub authmethod: String,
     pub authprovider: String,
+    /// The client's address (`0.0.0.0:0` when its pod did not say).
     pub peer: SocketAddr,
-    /// When the session joined (its WELCOME was queued).
+    /// When the session joined (its WELCOME was queued; millisecond precision for sessions
+    /// of other pods).
     pub joined_at: SystemTime,
+    /// The pod that holds the connection (its backplane id).
+    pub pod: PodId,
+    /// That pod's name ([`crate::RouterBuilder::pod_name`]); empty when it has none.
+    pub pod_name: String,
 }
 
 /// A realm's counters (see the module docs for what they count).
@@ -94,14 +104,28 @@ impl Realm {
         self.counters.sent_if(session.send(msg))
     }
 
-    /// The realm's joined sessions, in no particular order.
+    /// The realm's joined sessions on this pod, in no particular order.
     pub fn sessions(&self) -> Vec<SessionSummary> {
-        self.sessions.lock().values().map(|e| summary(&e.handle, e.joined_at)).collect()
+        let (pod, name) = self.pod_and_name();
+        self.sessions.lock().values().map(|e| summary(&e.handle, e.joined_at, pod, name)).collect()
     }
 
-    /// One joined session of the realm.
+    /// One joined session of the realm on this pod.
     pub fn session(&self, id: Id) -> Option<SessionSummary> {
-        self.sessions.lock().get(&id).map(|e| summary(&e.handle, e.joined_at))
+        let (pod, name) = self.pod_and_name();
+        self.sessions.lock().get(&id).map(|e| summary(&e.handle, e.joined_at, pod, name))
+    }
+
+    /// The realm's sessions on every pod, in no particular order, as the backplane's
+    /// replicated registry knows them (this pod's own as soon as they joined, the others'
+    /// once their join reached this pod).
+    pub fn realm_sessions(&self) -> Vec<SessionSummary> {
+        let Some(replica) = self.replica.get() else { return self.sessions() };
+        replica.read().sessions().map(remote_summary).collect()
+    }
+
+    fn pod_and_name(&self) -> (PodId, &str) {
+        (self.replica.get().map_or(0, |r| r.pod()), &self.pod_name)
     }
 
     /// Sessions now, and the message counters since the realm opened.
@@ -113,14 +137,18 @@ impl Realm {
         }
     }
 
-    /// Close one session with GOODBYE(`reason`) (and `message` in its details); false when
-    /// the realm has no such session (or it is already closing).
+    /// Close one session with GOODBYE(`reason`) (and `message` in its details), on whichever
+    /// pod it is (as `wamp.session.kill` does); false when the realm has no such session (or
+    /// it is already closing here). A session of another pod is asked to close, at most once.
     pub fn kill_session(&self, id: Id, reason: &str, message: Option<&str>) -> bool {
-        !self.kill_sessions(|s| s.id() == id, reason, message).is_empty()
+        if self.replica.get().is_none() {
+            return !self.kill_sessions(|s| s.id() == id, reason, message).is_empty();
+        }
+        self.kill_realm_wide(|s| s.id == id, reason, message.map(str::to_owned)).0 > 0
     }
 }
 
-fn summary(handle: &SessionHandle, joined_at: SystemTime) -> SessionSummary {
+fn summary(handle: &SessionHandle, joined_at: SystemTime, pod: PodId, pod_name: &str) -> SessionSummary {
     let identity = handle.identity();
     SessionSummary {
         session: identity.session,
@@ -130,6 +158,25 @@ fn summary(handle: &SessionHandle, joined_at: SystemTime) -> SessionSummary {
         authprovider: handle.authprovider.clone(),
         peer: handle.peer(),
         joined_at,
+        pod,
+        pod_name: pod_name.to_owned(),
+    }
+}
+
+/// A session of the realm registry (any pod): what its pod shared when it joined.
+fn remote_summary(s: &junction_backplane::SessionInfo) -> SessionSummary {
+    let detail = |k: &str| s.details.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let peer = s.details.get("transport").and_then(|t| t.get("peer")).and_then(Value::as_str).and_then(|p| p.parse().ok());
+    SessionSummary {
+        session: s.id,
+        authid: s.authid.clone(),
+        authrole: s.authrole.clone(),
+        authmethod: detail("authmethod"),
+        authprovider: detail("authprovider"),
+        peer: peer.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        joined_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(s.joined_at),
+        pod: s.pod,
+        pod_name: s.pod_name.clone(),
     }
 }
 
@@ -144,9 +191,22 @@ impl Router {
         self.realm(uri).map(|r| r.stats()).unwrap_or_default()
     }
 
-    /// Close one session of realm `uri` with GOODBYE(`reason`); false when there is none.
+    /// The sessions of realm `uri` on every pod ([`Realm::realm_sessions`]), the realm opened
+    /// from the provider if this router has not yet (none when the provider knows no such
+    /// realm).
+    pub async fn realm_sessions(&self, uri: &str) -> Result<Vec<SessionSummary>, ProviderError> {
+        Ok(self.open_realm(uri).await?.map(|r| r.realm_sessions()).unwrap_or_default())
+    }
+
+    /// Close one session of realm `uri` with GOODBYE(`reason`), on whichever pod it is; false
+    /// when there is none (or the realm is not open on this router).
     pub fn kill_session(&self, uri: &str, id: Id, reason: &str, message: Option<&str>) -> bool {
         self.realm(uri).is_some_and(|r| r.kill_session(id, reason, message))
+    }
+
+    /// [`Router::kill_session`], the realm opened from the provider if needed.
+    pub async fn kill_realm_session(&self, uri: &str, id: Id, reason: &str, message: Option<&str>) -> Result<bool, ProviderError> {
+        Ok(self.open_realm(uri).await?.is_some_and(|r| r.kill_session(id, reason, message)))
     }
 }
 
@@ -161,7 +221,7 @@ mod tests {
 
     async fn realm() -> Arc<Realm> {
         let config = RealmConfig { uri: "realm1".into(), tenant: "t".into(), anonymous_role: Some("anonymous".into()) };
-        let realm = Arc::new(Realm::new(config, Arc::new(Metrics::default())));
+        let realm = Arc::new(Realm::new(config, Arc::new(Metrics::default()), "pod-a".into()));
         let backplane: Arc<dyn junction_backplane::Backplane> = junction_backplane::InProcessHub::new().pod();
         realm.share(&backplane).await.unwrap();
         realm

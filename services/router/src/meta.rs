@@ -74,24 +74,33 @@ fn match_policy(v: Option<&Value>) -> Result<MatchPolicy, (&'static str, String)
 }
 
 impl Realm {
-    /// Close the sessions the predicate selects, on whichever pod they are; how many.
-    fn kill_realm_wide(&self, predicate: impl Fn(&SessionInfo) -> bool, reason: &str, message: Option<String>) -> usize {
+    /// Close the sessions the predicate selects, on whichever pod they are (this pod's at
+    /// once, the others' with `PodMessage::Kill` to their pod); how many, and the ids closed
+    /// on this pod.
+    pub(crate) fn kill_realm_wide(&self, predicate: impl Fn(&SessionInfo) -> bool, reason: &str, message: Option<String>) -> (usize, Vec<Id>) {
         let me = self.pod();
         let mut by_pod: HashMap<PodId, Vec<Id>> = HashMap::new();
         for s in self.replica().read().sessions().filter(|s| predicate(s)) {
             by_pod.entry(s.pod).or_default().push(s.id);
         }
-        let mut count = 0;
+        let (mut count, mut local) = (0, Vec::new());
         for (pod, ids) in by_pod {
             if pod == me {
-                let killed = self.kill_sessions(|s| ids.contains(&s.id()), reason, message.as_deref());
-                count += killed.len();
-                self.killed_by_meta.lock().extend(killed);
+                local = self.kill_sessions(|s| ids.contains(&s.id()), reason, message.as_deref());
+                count += local.len();
             } else {
                 count += ids.len();
                 self.replica().send(pod, PodMessage::Kill { sessions: ids, reason: reason.to_owned(), message: message.clone() }.encode());
             }
         }
+        (count, local)
+    }
+
+    /// `kill_realm_wide` from a meta procedure: this pod's victims are retired
+    /// before the caller hears back.
+    fn kill_by_meta(&self, predicate: impl Fn(&SessionInfo) -> bool, reason: &str, message: Option<String>) -> usize {
+        let (count, local) = self.kill_realm_wide(predicate, reason, message);
+        self.killed_by_meta.lock().extend(local);
         count
     }
 
@@ -136,7 +145,7 @@ impl Realm {
                 let id = id_arg(&args, 0, "session")?;
                 let (reason, message) = kill_reason(&kwargs)?;
                 // The caller cannot kill itself: "no *other* session with that id".
-                let killed = if id == session.id() { 0 } else { self.kill_realm_wide(|s| s.id == id, &reason, message) };
+                let killed = if id == session.id() { 0 } else { self.kill_by_meta(|s| s.id == id, &reason, message) };
                 if killed == 0 { Err(("wamp.error.no_such_session", format!("no session {id}"))) } else { Ok(Payload::default()) }
             }
             "wamp.session.kill_by_authid" | "wamp.session.kill_by_authrole" => {
@@ -144,12 +153,12 @@ impl Realm {
                 let value = str_arg(&args, 0, if by_authid { "authid" } else { "authrole" })?.to_owned();
                 let (reason, message) = kill_reason(&kwargs)?;
                 let me = session.id();
-                ok(self.kill_realm_wide(|s| s.id != me && if by_authid { s.authid == value } else { s.authrole == value }, &reason, message))
+                ok(self.kill_by_meta(|s| s.id != me && if by_authid { s.authid == value } else { s.authrole == value }, &reason, message))
             }
             "wamp.session.kill_all" => {
                 let (reason, message) = kill_reason(&kwargs)?;
                 let me = session.id();
-                ok(self.kill_realm_wide(|s| s.id != me, &reason, message))
+                ok(self.kill_by_meta(|s| s.id != me, &reason, message))
             }
             "wamp.session.add_testament" => {
                 let topic = str_arg(&args, 0, "topic")?;

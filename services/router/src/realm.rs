@@ -122,10 +122,12 @@ pub struct Realm {
     pub(crate) replica: tokio::sync::OnceCell<Arc<Replica>>,
     /// Sessions a meta procedure just closed, retired before it answers.
     pub(crate) killed_by_meta: Mutex<Vec<Id>>,
+    /// This pod's name, shared with the realm's other pods in each session's registry entry.
+    pub(crate) pod_name: Arc<str>,
 }
 
 impl Realm {
-    pub(crate) fn new(config: RealmConfig, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(config: RealmConfig, metrics: Arc<Metrics>, pod_name: Arc<str>) -> Self {
         Realm {
             config,
             sessions: Mutex::new(IdMap::default()),
@@ -135,6 +137,7 @@ impl Realm {
             counters: RealmCounters::default(),
             replica: tokio::sync::OnceCell::new(),
             killed_by_meta: Mutex::new(Vec::new()),
+            pod_name,
         }
     }
 
@@ -168,13 +171,14 @@ impl Realm {
     /// caller draws again). WELCOME is queued when the join is applied, under the sessions
     /// lock, so nothing addressed to the new session (a kill, say) can overtake it.
     pub(crate) async fn join(self: &Arc<Self>, handle: Arc<SessionHandle>, welcome: bytes::Bytes) -> Result<bool, BackplaneError> {
-        let op = Op::Join { session: crate::cluster::session_info(&handle, self.pod()) };
+        let joined_at = SystemTime::now();
+        let op = Op::Join { session: crate::cluster::session_info(&handle, self.pod(), &self.pod_name, joined_at) };
         let realm = Arc::downgrade(self);
         let on_applied = move |outcome: &Outcome| {
             if let (Outcome::Joined(true), Some(realm)) = (outcome, realm.upgrade()) {
                 let mut sessions = realm.sessions.lock();
                 if realm.counters.sent_if(handle.send_frame(welcome)) {
-                    sessions.insert(handle.id(), SessionEntry { handle, testaments: [Vec::new(), Vec::new()], joined_at: SystemTime::now() });
+                    sessions.insert(handle.id(), SessionEntry { handle, testaments: [Vec::new(), Vec::new()], joined_at });
                 }
             }
         };

@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub authorizer: Arc<dyn Authorizer>,
     pub metrics: Arc<Metrics>,
     pub backplane: Arc<dyn Backplane>,
+    /// This pod's name in session listings (see [`RouterBuilder::pod_name`]).
+    pub pod_name: Arc<str>,
     /// Open realms. A short std-style lock: the provider is awaited outside it.
     realms: Mutex<HashMap<String, Arc<Realm>>>,
     /// Set once shutdown starts (`/readyz` turns 503, the accept loop stops).
@@ -47,7 +49,7 @@ impl Shared {
         }
         let Some(config) = self.provider.realm(uri).await? else { return Ok(None) };
         // Two first HELLOs may race here: the first insert wins, both use it.
-        let realm = self.realms.lock().entry(uri.to_owned()).or_insert_with(|| Arc::new(Realm::new(config, self.metrics.clone()))).clone();
+        let realm = self.realms.lock().entry(uri.to_owned()).or_insert_with(|| Arc::new(Realm::new(config, self.metrics.clone(), self.pod_name.clone()))).clone();
         realm.share(&self.backplane).await.map_err(|e| ProviderError(e.to_string()))?;
         Ok(Some(realm))
     }
@@ -76,12 +78,20 @@ pub struct RouterBuilder {
     authenticator: Option<Arc<dyn Authenticator>>,
     authorizer: Option<Arc<dyn Authorizer>>,
     backplane: Option<Arc<dyn Backplane>>,
+    pod_name: Option<String>,
 }
 
 impl RouterBuilder {
     /// How this pod shares realms with others; default: a hub of its own (one node).
     pub fn backplane(mut self, backplane: Arc<dyn Backplane>) -> Self {
         self.backplane = Some(backplane);
+        self
+    }
+
+    /// The name this pod goes by in session listings (`JUNCTION_POD_NAME`): shared with the
+    /// other pods along with each session; default: none (listings show the pod id).
+    pub fn pod_name(mut self, name: impl Into<String>) -> Self {
+        self.pod_name = Some(name.into());
         self
     }
 
@@ -116,6 +126,7 @@ impl RouterBuilder {
                 authorizer,
                 metrics: Arc::new(Metrics::default()),
                 backplane,
+                pod_name: self.pod_name.unwrap_or_default().into(),
                 realms: Mutex::new(HashMap::new()),
                 shutting_down: AtomicBool::new(false),
                 shutdown_tx,

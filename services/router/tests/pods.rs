@@ -42,7 +42,8 @@ impl Medium {
 }
 
 async fn spawn_pod(backplane: Arc<dyn Backplane>) -> TestRouter {
-    let router = Router::builder().config(base_config()).backplane(backplane).build();
+    let name = format!("pod-{}", backplane.pod());
+    let router = Router::builder().config(base_config()).backplane(backplane).pod_name(name).build();
     let server = router.bind(Some("127.0.0.1:0".parse().unwrap())).await.expect("bind");
     let (addr, url) = (server.local_addr(), server.ws_url());
     tokio::spawn(server.run());
@@ -253,6 +254,54 @@ async fn a_dead_pod_is_reaped_and_its_calls_fail(kind: Kind) {
     assert!(matches!(reply, Message::Error { ref error, .. } if error == "wamp.error.no_such_procedure"), "{reply:?}");
 }
 
+/// What the admin API's session directory does: list a realm's sessions from a pod that holds
+/// none of them (and has not opened the realm yet), and kill one there.
+async fn sessions_listed_and_killed_from_another_pod(kind: Kind) {
+    let (_medium, p) = pods(2, kind).await;
+    let (a, b) = (&p[0].router, &p[1].router);
+    assert!(b.realm("realm1").is_none(), "pod B has not opened the realm");
+    let (mut client, client_id, _) = Client::join(&p[0].url, Serializer::Json).await;
+    let listed = tokio::time::timeout(GUARD, async {
+        loop {
+            let sessions = b.realm_sessions("realm1").await.expect("listing");
+            if let Some(s) = sessions.into_iter().find(|s| s.session == client_id) {
+                return s;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("pod B never listed the session of pod A");
+    assert_eq!((listed.pod, listed.pod_name.clone()), (a.pod(), format!("pod-{}", a.pod())));
+    assert_eq!((listed.authrole.as_str(), listed.authmethod.as_str()), ("anonymous", "anonymous"));
+    assert_ne!(listed.peer.port(), 0, "the client's address, as pod A saw it");
+    let age = std::time::SystemTime::now().duration_since(listed.joined_at).expect("joined in the past");
+    assert!(age < GUARD, "{age:?}");
+    // Pod A lists it the same way.
+    let on_a = a.realm_sessions("realm1").await.unwrap();
+    assert!(on_a.iter().any(|s| s.session == client_id && s.pod == a.pod()), "{on_a:?}");
+    assert!(b.sessions("realm1").is_empty(), "no session of pod B's own");
+
+    assert!(!b.kill_realm_session("realm1", client_id + 1, "wamp.close.killed", None).await.unwrap(), "no such session");
+    assert!(!b.kill_realm_session("nope", client_id, "wamp.close.killed", None).await.unwrap(), "no such realm");
+    assert!(b.kill_realm_session("realm1", client_id, "wamp.close.killed", Some("from pod B")).await.unwrap());
+    match client.recv().await {
+        Some(Message::Goodbye { reason, details }) => {
+            assert_eq!(reason, "wamp.close.killed");
+            assert_eq!(details.get("message").and_then(Value::as_str), Some("from pod B"));
+        }
+        other => panic!("expected GOODBYE, got {other:?}"),
+    }
+    client.send(&Message::Goodbye { details: Dict::new(), reason: "wamp.close.goodbye_and_out".into() }).await;
+    tokio::time::timeout(GUARD, async {
+        while !b.realm_sessions("realm1").await.unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the killed session left the realm");
+}
+
 /// Every scenario on both backplanes: `in_process::<name>` and `on_redis::<name>`.
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -271,4 +320,7 @@ macro_rules! on_both {
     };
 }
 
-on_both!(pubsub_across_pods, rpc_across_pods, session_meta_sees_every_pod, a_dead_pod_is_reaped_and_its_calls_fail);
+on_both!(pubsub_across_pods, rpc_across_pods, session_meta_sees_every_pod,
+    a_dead_pod_is_reaped_and_its_calls_fail,
+    sessions_listed_and_killed_from_another_pod,
+);
