@@ -2,7 +2,8 @@
 //! (`junction dev`), or a headless one on the Redis backplane (`junction admin` with Redis).
 //! The live sessions of a realm on every pod, from the backplane's replicated registry (the
 //! realm opened on demand), each with the name its pod goes by; killing one wherever it is;
-//! and the realm's counters on this router (`junction_router::directory`).
+//! and the realm's counters: live sessions on every pod, messages on this router
+//! (`junction_router::directory`).
 
 use async_trait::async_trait;
 use junction_admin::{DirectoryError, RealmStats, SessionDirectory, SessionInfo};
@@ -52,9 +53,12 @@ impl SessionDirectory for RouterDirectory {
         self.router.kill_realm_session(realm_uri, session_id, reason, Some("closed from the admin API")).await.map_err(unavailable)
     }
 
+    /// Live sessions on every pod (the listing's count: a headless router has none of its
+    /// own); messages are this router's counters (realm-wide usage is not aggregated yet).
     async fn stats(&self, realm_uri: &str) -> Result<RealmStats, DirectoryError> {
+        let sessions = self.router.realm_sessions(realm_uri).await.map_err(unavailable)?.len() as u64;
         let s = self.router.realm_stats(realm_uri);
-        Ok(RealmStats { sessions: s.sessions, messages_in: s.messages_in, messages_out: s.messages_out })
+        Ok(RealmStats { sessions, messages_in: s.messages_in, messages_out: s.messages_out })
     }
 }
 

@@ -63,6 +63,9 @@ async fn the_admin_api_lists_and_kills_sessions_of_a_router_pod() {
     assert_eq!((listed["authmethod"].as_str(), listed["pod"].as_str()), (Some("anonymous"), Some("router-pod-1")), "{listed}");
     let joined = listed["joined_at"].as_str().unwrap();
     assert!(joined.ends_with('Z') && joined.contains('T'), "{joined}");
+    // The realm's live-session count is realm-wide too, though the admin's router has none.
+    let stats: Value = client.get(admin.admin_url(&format!("/v1/realms/{realm_id}/stats"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["sessions"], 1, "{stats}");
 
     let res = client.delete(format!("{sessions_url}/{}", member.session)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), 204);
