@@ -46,7 +46,7 @@ use crate::config::Config;
 use crate::dashboard::Dashboard;
 use crate::directory::RouterDirectory;
 use crate::seams::router_seams;
-use crate::telemetry::{self, RealmTracker, Telemetry};
+use crate::telemetry::{self, Telemetry};
 
 /// How long the admin (and metrics) listener waits for in-flight requests at shutdown.
 const ADMIN_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -218,7 +218,7 @@ impl Application {
         let (feed, feed_kind) = change_feed(&config, &pod)?;
 
         let (mut router, mut server, mut follower, mut router_url, mut uses_store_realms) = (None, None, None, None, false);
-        let (mut tracker, mut redis_backplane) = (None, None);
+        let mut redis_backplane = None;
         if serve_router {
             let seams = router_seams(&config.router.realms, store.clone().map(|s| (s, feed.clone())));
             let mut builder = Router::builder().config(config.router.clone()).pod_name(pod.clone());
@@ -227,10 +227,7 @@ impl Application {
                 redis_backplane = Some(backplane.clone());
                 builder = builder.backplane(backplane);
             }
-            // The realms it opens, for per-tenant figures on /metrics.
-            let realms = Arc::new(RealmTracker::new(seams.provider.clone()));
-            let r = seams.apply(builder).realm_provider(realms.clone()).build();
-            tracker = Some(realms);
+            let r = seams.apply(builder).build();
             let s = r.bind(None).await.with_context(|| format!("cannot listen on {} (router)", config.router.listen))?;
             follower = seams.follow_changes(&r);
             uses_store_realms = seams.uses_store();
@@ -265,7 +262,7 @@ impl Application {
             FeedKind::Redis { health, .. } => Some(health.clone()),
             FeedKind::InProcess => None,
         };
-        let telemetry = Arc::new(Telemetry::new(router.clone().zip(tracker), redis_backplane, feed_health));
+        let telemetry = Arc::new(Telemetry::new(router.clone(), redis_backplane, feed_health));
         // Its own listener, whatever the command: the exposition names tenants.
         let metrics_listener = TcpListener::bind(config.metrics.listen)
             .await

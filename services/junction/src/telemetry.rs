@@ -14,19 +14,17 @@
 //! - the Redis backplane's counters, when the router runs on Redis;
 //! - readiness of the router and of a Redis change feed, and the build.
 //!
-//! Which realms are open is learnt from the realm provider: [`RealmTracker`] wraps it and
-//! remembers every realm URI it opened (realms stay open for the router's life).
+//! The open realms are the router's own list ([`Router::realms`], in the order they opened;
+//! realms stay open for the router's life).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use junction_backplane::Backplane;
 use junction_backplane_redis::RedisBackplane;
 use junction_router::Router;
 use junction_router::metrics::{self, PREFIX, counter, gauge};
-use junction_router::realm::{ProviderError, RealmConfig, RealmProvider};
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
@@ -44,49 +42,9 @@ pub const MAX_TENANT_LABELS: usize = 100;
 /// The label value the tenants beyond the cap share.
 pub const OTHER_TENANT: &str = "other";
 
-/// A [`RealmProvider`] that remembers the realms it opened, for per-tenant figures.
-pub struct RealmTracker {
-    inner: Arc<dyn RealmProvider>,
-    seen: Mutex<Seen>,
-}
-
-#[derive(Default)]
-struct Seen {
-    set: HashSet<Arc<str>>,
-    /// In the order they opened.
-    order: Vec<Arc<str>>,
-}
-
-impl RealmTracker {
-    pub fn new(inner: Arc<dyn RealmProvider>) -> Self {
-        RealmTracker { inner, seen: Mutex::new(Seen::default()) }
-    }
-
-    /// The realm URIs handed out so far, in that order.
-    pub fn realms(&self) -> Vec<Arc<str>> {
-        self.seen.lock().order.clone()
-    }
-}
-
-#[async_trait]
-impl RealmProvider for RealmTracker {
-    async fn realm(&self, uri: &str) -> Result<Option<RealmConfig>, ProviderError> {
-        let found = self.inner.realm(uri).await;
-        if let Ok(Some(_)) = &found {
-            let mut seen = self.seen.lock();
-            if !seen.set.contains(uri) {
-                let uri: Arc<str> = uri.into();
-                seen.set.insert(uri.clone());
-                seen.order.push(uri);
-            }
-        }
-        found
-    }
-}
-
 /// What `/metrics` reads. Build one per process ([`Telemetry::new`]).
 pub struct Telemetry {
-    router: Option<(Router, Arc<RealmTracker>)>,
+    router: Option<Router>,
     backplane: Option<Arc<RedisBackplane>>,
     feed_health: Option<watch::Receiver<bool>>,
     max_tenants: usize,
@@ -96,10 +54,10 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// `router` with the tracker its realm provider is wrapped in; `backplane` when it runs on
+    /// `router` when the process runs one; `backplane` when it runs on
     /// Redis; `feed_health` when the change feed goes over Redis.
     pub fn new(
-        router: Option<(Router, Arc<RealmTracker>)>,
+        router: Option<Router>,
         backplane: Option<Arc<RedisBackplane>>,
         feed_health: Option<watch::Receiver<bool>>,
     ) -> Self {
@@ -114,13 +72,12 @@ impl Telemetry {
 
     /// Per-tenant figures over the open realms, labelled tenants first (in the order they
     /// were first seen), then `other` if any.
-    fn tenants(&self, router: &Router, tracker: &RealmTracker) -> Vec<TenantFigures> {
+    fn tenants(&self, router: &Router) -> Vec<TenantFigures> {
         let mut figures: Vec<TenantFigures> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut other = TenantFigures { tenant: OTHER_TENANT.into(), ..Default::default() };
         let mut labelled = self.labelled.lock();
-        for uri in tracker.realms() {
-            let Some(realm) = router.realm(&uri) else { continue };
+        for realm in router.realms() {
             let tenant = &realm.config().tenant;
             let slot = match index.get(tenant) {
                 Some(&i) => Some(i),
@@ -151,10 +108,10 @@ impl Telemetry {
     /// The Prometheus text exposition, read now ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut registry = Registry::with_prefix(PREFIX);
-        registry.register_collector(Box::new(Process { router_ready: self.router.as_ref().map(|(r, _)| r.is_ready()), feed_connected: self.feed_health.as_ref().map(|h| *h.borrow()) }));
-        if let Some((router, tracker)) = &self.router {
+        registry.register_collector(Box::new(Process { router_ready: self.router.as_ref().map(|r| r.is_ready()), feed_connected: self.feed_health.as_ref().map(|h| *h.borrow()) }));
+        if let Some(router) = &self.router {
             registry.register_collector(Box::new(router.metrics().snapshot()));
-            registry.register_collector(Box::new(Tenants { figures: self.tenants(router, tracker), max: self.max_tenants }));
+            registry.register_collector(Box::new(Tenants { figures: self.tenants(router), max: self.max_tenants }));
         }
         if let Some(backplane) = &self.backplane {
             registry.register_collector(Box::new(BackplaneFigures::read(backplane)));
@@ -405,9 +362,8 @@ mod tests {
     async fn the_exposition_parses_and_tenant_labels_are_capped() {
         // 8 realms of 4 tenants (r0,r4 -> ten_0; r1,r5 -> ten_1; ...), labels for 2 tenants.
         let realms = entries(8);
-        let tracker = Arc::new(RealmTracker::new(Arc::new(StaticRealmProvider::new(&realms))));
-        let router = Router::builder().realm_provider(tracker.clone()).build();
-        let telemetry = Telemetry::new(Some((router.clone(), tracker.clone())), None, None).with_max_tenants(2);
+        let router = Router::builder().realm_provider(Arc::new(StaticRealmProvider::new(&realms))).build();
+        let telemetry = Telemetry::new(Some(router.clone()), None, None).with_max_tenants(2);
 
         let samples = parse(&telemetry.render());
         assert_eq!(value(&samples, "junction_sessions", &[]), Some(0.0));
@@ -420,7 +376,7 @@ mod tests {
             router.open_realm(&r.uri).await.unwrap().expect("realm");
         }
         assert!(router.open_realm("com.nowhere").await.unwrap().is_none());
-        assert_eq!(tracker.realms().len(), 8, "unknown realms are not tracked");
+        assert_eq!(router.realms().len(), 8, "unknown realms are not opened");
         let samples = parse(&telemetry.render());
         let tenants: Vec<&str> = samples
             .iter()
@@ -439,15 +395,14 @@ mod tests {
     #[tokio::test]
     async fn tenant_labels_are_sticky() {
         let realms = entries(3); // ten_0, ten_1, ten_2
-        let tracker = Arc::new(RealmTracker::new(Arc::new(StaticRealmProvider::new(&realms))));
-        let router = Router::builder().realm_provider(tracker.clone()).build();
-        let telemetry = Telemetry::new(Some((router.clone(), tracker.clone())), None, None).with_max_tenants(2);
+        let router = Router::builder().realm_provider(Arc::new(StaticRealmProvider::new(&realms))).build();
+        let telemetry = Telemetry::new(Some(router.clone()), None, None).with_max_tenants(2);
         router.open_realm("com.r2").await.unwrap();
-        let first: Vec<String> = telemetry.tenants(&router, &tracker).into_iter().map(|f| f.tenant).collect();
+        let first: Vec<String> = telemetry.tenants(&router).into_iter().map(|f| f.tenant).collect();
         assert_eq!(first, ["ten_2"]);
         router.open_realm("com.r0").await.unwrap();
         router.open_realm("com.r1").await.unwrap();
-        let later: Vec<String> = telemetry.tenants(&router, &tracker).into_iter().map(|f| f.tenant).collect();
+        let later: Vec<String> = telemetry.tenants(&router).into_iter().map(|f| f.tenant).collect();
         assert_eq!(later, ["ten_2", "ten_0", OTHER_TENANT], "the first two tenants seen keep their labels");
     }
 

@@ -1,6 +1,6 @@
 //! The router: shared state, the builder, and the listener lifecycle.
 
-use std::collections::HashMap;
+use indexmap::IndexMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,8 +32,9 @@ pub(crate) struct Shared {
     pub backplane: Arc<dyn Backplane>,
     /// This pod's name in session listings (see [`RouterBuilder::pod_name`]).
     pub pod_name: Arc<str>,
-    /// Open realms. A short std-style lock: the provider is awaited outside it.
-    realms: Mutex<HashMap<String, Arc<Realm>>>,
+    /// Open realms, in the order they opened (they stay open for the router's life). A short
+    /// std-style lock: the provider is awaited outside it.
+    realms: Mutex<IndexMap<String, Arc<Realm>>>,
     /// Set once shutdown starts (`/readyz` turns 503, the accept loop stops).
     shutting_down: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
@@ -127,7 +128,7 @@ impl RouterBuilder {
                 metrics: Arc::new(Metrics::default()),
                 backplane,
                 pod_name: self.pod_name.unwrap_or_default().into(),
-                realms: Mutex::new(HashMap::new()),
+                realms: Mutex::new(IndexMap::new()),
                 shutting_down: AtomicBool::new(false),
                 shutdown_tx,
             }),
@@ -153,6 +154,11 @@ impl Router {
         let listener = TcpListener::bind(addr.unwrap_or(self.shared.config.listen)).await?;
         let local_addr = listener.local_addr()?;
         Ok(Server { listener, local_addr, router: self.clone() })
+    }
+
+    /// The open realms, in the order they opened.
+    pub fn realms(&self) -> Vec<Arc<Realm>> {
+        self.shared.realms.lock().values().cloned().collect()
     }
 
     /// An open realm (realms open on the first HELLO naming them).
@@ -200,7 +206,7 @@ impl Router {
     /// Remove the sessions of pods whose heartbeat expired, from every open realm, and
     /// publish what they left behind. Runs every [`REAP_INTERVAL`] while serving.
     pub async fn reap_dead_pods(&self) {
-        let realms: Vec<Arc<Realm>> = self.shared.realms.lock().values().cloned().collect();
+        let realms = self.realms();
         if realms.is_empty() {
             return;
         }
@@ -220,8 +226,7 @@ impl Router {
     }
 
     fn goodbye_everyone(&self) {
-        let realms: Vec<Arc<Realm>> = self.shared.realms.lock().values().cloned().collect();
-        for realm in realms {
+        for realm in self.realms() {
             realm.kill_sessions(|_| true, "wamp.close.system_shutdown", None);
         }
     }
