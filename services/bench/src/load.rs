@@ -22,18 +22,35 @@ pub fn now_ns() -> u64 {
     BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
-/// A thread that wakes paced senders every `period`. Tokio's timer has a 1 ms
-/// granularity, which would send a rate as 1 ms bursts and inflate the latency tail
-/// this bench measures; an OS thread sleeping ~100 µs spreads the load evenly.
+/// What wakes paced senders every `period`. Tokio's timer has a 1 ms granularity,
+/// which would send a rate as 1 ms bursts and inflate the latency tail this bench
+/// measures; an OS thread sleeping ~100 µs spreads the load evenly. Under `--busy-poll`
+/// a spinning task on the runtime checks the clock instead (no thread to wake).
 pub struct Ticker {
     stop: Arc<AtomicBool>,
 }
 
 impl Ticker {
-    pub fn start(period: Duration) -> (Ticker, watch::Receiver<()>) {
+    pub fn start(period: Duration, busy_poll: bool) -> (Ticker, watch::Receiver<()>) {
         let (tx, rx) = watch::channel(());
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
+        if busy_poll {
+            tokio::spawn(async move {
+                let mut next = Instant::now() + period;
+                while !s.load(Ordering::Relaxed) {
+                    let now = Instant::now();
+                    if now >= next {
+                        if tx.send(()).is_err() {
+                            break;
+                        }
+                        next = (next + period).max(now);
+                    }
+                    tokio::task::yield_now().await;
+                }
+            });
+            return (Ticker { stop }, rx);
+        }
         std::thread::Builder::new()
             .name("bench-ticker".into())
             .spawn(move || {
@@ -47,6 +64,34 @@ impl Ticker {
             .map(|_| ())
             .unwrap_or_else(|e| eprintln!("junction bench: cannot start the ticker thread: {e}"));
         (Ticker { stop }, rx)
+    }
+}
+
+/// `--busy-poll`: a task that yields forever, so the runtime's worker never sleeps in
+/// `epoll_wait` but polls its sockets with a zero timeout between rounds of tasks. The
+/// router's `send()` on loopback then finds no sleeping reader to wake (no cross-core
+/// wake-up charged to the router, none of the VM's wake-up latency in the figures), as
+/// with receivers on another host. The bench's core shows as fully used.
+pub struct BusyPoll {
+    stop: Arc<AtomicBool>,
+}
+
+impl BusyPoll {
+    pub fn start() -> BusyPoll {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        tokio::spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                tokio::task::yield_now().await;
+            }
+        });
+        BusyPoll { stop }
+    }
+}
+
+impl Drop for BusyPoll {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

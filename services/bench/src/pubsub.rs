@@ -37,6 +37,8 @@ pub struct PubSubConfig {
     pub warmup: Duration,
     pub duration: Duration,
     pub tick: Duration,
+    /// Spin instead of sleeping between messages (see [`crate::load::BusyPoll`]).
+    pub busy_poll: bool,
     pub router_pid: Option<u32>,
     pub quiet: bool,
 }
@@ -131,7 +133,7 @@ pub async fn run(cfg: &PubSubConfig) -> Result<Json> {
 
     // Paced publishing wakes on the ticker; closed-loop publishing on subscriber progress.
     let (ticker, tick_rx) = if cfg.rate > 0 {
-        let (t, rx) = Ticker::start(pacing_tick(cfg.tick, cfg.rate));
+        let (t, rx) = Ticker::start(pacing_tick(cfg.tick, cfg.rate), cfg.busy_poll);
         (Some(t), Some(rx))
     } else {
         (None, None)
@@ -200,6 +202,7 @@ pub async fn run(cfg: &PubSubConfig) -> Result<Json> {
             "window": cfg.window,
             "warmup_s": cfg.warmup.as_secs_f64(),
             "duration_s": cfg.duration.as_secs_f64(),
+            "busy_poll": cfg.busy_poll,
         },
         "publications": published,
         "publications_per_s": round((p1 - p0) as f64 / wall, 1),

@@ -38,6 +38,8 @@ pub struct RpcConfig {
     pub warmup: Duration,
     pub duration: Duration,
     pub tick: Duration,
+    /// Spin instead of sleeping between messages (see [`crate::load::BusyPoll`]).
+    pub busy_poll: bool,
     pub router_pid: Option<u32>,
     pub quiet: bool,
 }
@@ -95,7 +97,7 @@ pub async fn run(cfg: &RpcConfig) -> Result<Json> {
     // Paced callers wake on the ticker; closed-loop callers on results only (their tick
     // channel never fires: its sender just lives until the end of the run).
     let (ticker, tick_rx, _silent) = if cfg.rate > 0 {
-        let (t, rx) = Ticker::start(pacing_tick(cfg.tick, cfg.rate));
+        let (t, rx) = Ticker::start(pacing_tick(cfg.tick, cfg.rate), cfg.busy_poll);
         (Some(t), rx, None)
     } else {
         let (tx, rx) = watch::channel(());
@@ -185,6 +187,7 @@ pub async fn run(cfg: &RpcConfig) -> Result<Json> {
             "rate": rate_name(cfg.rate),
             "warmup_s": cfg.warmup.as_secs_f64(),
             "duration_s": cfg.duration.as_secs_f64(),
+            "busy_poll": cfg.busy_poll,
         },
         "calls": calls,
         "calls_per_s": round(calls as f64 / wall, 1),

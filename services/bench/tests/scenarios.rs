@@ -165,26 +165,18 @@ async fn every_scenario_runs_against_the_router() {
     assert!(r["latency_us"]["p99"].as_f64().unwrap() > 0.0);
     assert!(r["cpu"]["router"]["cpu_us_per_delivery"].is_number());
 
-    // pub/sub, paced
-    let r = bench(&[
-        "pubsub",
-        "--url",
-        url,
-        "--quiet",
-        "--subscribers",
-        "3",
-        "--rate",
-        "500",
-        "--warmup",
-        "0.2",
-        "--duration",
-        "1",
-    ])
-    .await
-    .unwrap();
-    let pubs = r["publications_per_s"].as_f64().unwrap();
-    assert!((400.0..=600.0).contains(&pubs), "paced at 500/s, got {pubs}: {r:#}");
-    assert_eq!(r["lost"], 0, "{r:#}");
+    // pub/sub, paced: by the ticker thread, and by the spinning task under --busy-poll
+    for busy in [false, true] {
+        let mut args = vec!["pubsub", "--url", url, "--quiet", "--subscribers", "3", "--rate", "500", "--warmup", "0.2", "--duration", "1"];
+        if busy {
+            args.push("--busy-poll");
+        }
+        let r = bench(&args).await.unwrap();
+        let pubs = r["publications_per_s"].as_f64().unwrap();
+        assert!((400.0..=600.0).contains(&pubs), "paced at 500/s (busy-poll {busy}), got {pubs}: {r:#}");
+        assert_eq!(r["lost"], 0, "{r:#}");
+        assert_eq!(r["config"]["busy_poll"], busy, "{r:#}");
+    }
 
     // rpc, closed loop then at half the peak
     let r = bench(&[
