@@ -111,7 +111,7 @@ impl Pod {
 }
 
 fn join(id: Id, pod: PodId) -> Op {
-    Op::Join { session: SessionInfo { id, pod, authid: format!("user-{id}"), authrole: "user".into(), details: Dict::new(), pod_name: String::new(), joined_at: 0 } }
+    Op::Join { session: SessionInfo { id, pod, authid: format!("user-{id}"), authrole: "user".into(), details: Default::default(), pod_name: String::new(), joined_at: 0 } }
 }
 
 fn subscribe(uri: &str, session: Id) -> Op {

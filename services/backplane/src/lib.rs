@@ -30,7 +30,7 @@ mod inprocess;
 pub mod registry;
 
 pub use inprocess::{InProcessBackplane, InProcessHub};
-pub use registry::{Departure, InvokePolicy, Op, Outcome, Registration, Registry, SessionInfo, Subscription};
+pub use registry::{Departure, Details, InvokePolicy, Op, Outcome, Registration, Registry, SessionInfo, Subscription};
 
 /// A router pod, as the backplane knows it: random per process start.
 pub type PodId = u64;

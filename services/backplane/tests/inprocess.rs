@@ -137,7 +137,7 @@ impl Pod {
 }
 
 fn info(id: Id, pod: PodId) -> SessionInfo {
-    SessionInfo { id, pod, authid: format!("user-{id}"), authrole: "user".into(), details: Dict::new(), pod_name: String::new(), joined_at: 0 }
+    SessionInfo { id, pod, authid: format!("user-{id}"), authrole: "user".into(), details: Default::default(), pod_name: String::new(), joined_at: 0 }
 }
 
 fn session_ids(r: &Registry) -> BTreeSet<Id> {

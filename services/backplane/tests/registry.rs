@@ -22,7 +22,7 @@ fn info(id: Id, pod: PodId) -> SessionInfo {
         pod,
         authid: format!("user-{id}"),
         authrole: "user".into(),
-        details: dict([("authmethod", Value::from("anonymous")), ("transport", Value::dict([("type", "websocket")]))]),
+        details: dict([("authmethod", Value::from("anonymous")), ("transport", Value::dict([("type", "websocket")]))]).into(),
         pod_name: String::new(),
         joined_at: 0,
     }
@@ -888,7 +888,7 @@ fn every_op() -> Vec<Op> {
     ]);
     details.insert("nested".into(), Value::Dict(dict([("k", Value::from("v"))])));
     let mut ops = vec![
-        Op::Join { session: SessionInfo { id: MAX_ID, pod: (1 << 53) - 1, authid: "ü-ser".into(), authrole: "".into(), details, pod_name: "pod-ü".into(), joined_at: 1_700_000_000_123 } },
+        Op::Join { session: SessionInfo { id: MAX_ID, pod: (1 << 53) - 1, authid: "ü-ser".into(), authrole: "".into(), details: details.into(), pod_name: "pod-ü".into(), joined_at: 1_700_000_000_123 } },
         Op::Join { session: info(1, 2) },
         Op::Leave { session: 1 },
         Op::Unsubscribe { sub: 12345, session: 1 },

@@ -295,23 +295,41 @@ impl Realm {
 
     /// PUBLISH from a session, already authorized. `disclose` is the authorizer's verdict.
     pub(crate) async fn handle_publish(&self, session: &SessionHandle, request: Id, options: &Dict, topic: &str, payload: &Payload, disclose: bool) {
-        self.counters.received();
         let acknowledge = options.get("acknowledge").and_then(Value::as_bool).unwrap_or(false);
         let err = |error: &str, msg: String| {
             if acknowledge {
                 self.send_to(session, &error_message(MessageType::Publish, request, error, msg));
             }
         };
+        // Synchronous up to the retained event's op: what is live across the await below
+        // sizes every session's task.
+        let published = self.publish_now(session, options, topic, payload, disclose);
+        let id = match published {
+            Ok((id, None)) => id,
+            // Stored before PUBLISHED, and in the publisher's order. Boxed: only a retained
+            // event waits here.
+            Ok((id, Some(op))) => match Box::pin(self.replica().submit(op)).await {
+                Ok(_) => id,
+                Err(e) => return err("wamp.error.network_failure", format!("the event was delivered but not retained: {e}")),
+            },
+            Err((error, msg)) => return err(error, msg),
+        };
+        if acknowledge {
+            self.send_to(session, &Message::Published { request, publication: id });
+        }
+    }
+
+    /// Validates and fans out a PUBLISH: the publication id, and the op that retains the
+    /// event realm-wide when it asks for `retain`; or the error to answer.
+    fn publish_now(&self, session: &SessionHandle, options: &Dict, topic: &str, payload: &Payload, disclose: bool) -> Result<(Id, Option<Op>), (&'static str, String)> {
+        self.counters.received();
         if let Err(e) = uri::validate(topic, MatchPolicy::Exact, false) {
-            return err("wamp.error.invalid_uri", format!("invalid topic URI: {e}"));
+            return Err(("wamp.error.invalid_uri", format!("invalid topic URI: {e}")));
         }
         if uri::is_meta(topic) {
-            return err("wamp.error.invalid_uri", "the wamp. namespace is reserved for the router".into());
+            return Err(("wamp.error.invalid_uri", "the wamp. namespace is reserved for the router".into()));
         }
-        let filter = match Filter::from_options(options) {
-            Ok(f) => f,
-            Err(msg) => return err("wamp.error.invalid_argument", msg),
-        };
+        let filter = Filter::from_options(options).map_err(|msg| ("wamp.error.invalid_argument", msg))?;
         let mut details = Dict::new();
         if disclose || options.get("disclose_me").and_then(Value::as_bool).unwrap_or(false) {
             details.insert("publisher".into(), session.id().into());
@@ -323,15 +341,7 @@ impl Realm {
         let publication = Publication { id, topic, payload, publisher: Some(session.id()), exclude_me, filter: filter.as_ref(), details };
         self.metrics.publications.inc();
         let retain = options.get("retain").and_then(Value::as_bool).unwrap_or(false);
-        if let Some(op) = self.fan_out(&publication, filter.is_some().then_some(options), retain) {
-            // Stored before PUBLISHED, and in the publisher's order.
-            if let Err(e) = self.replica().submit(op).await {
-                return err("wamp.error.network_failure", format!("the event was delivered but not retained: {e}"));
-            }
-        }
-        if acknowledge {
-            self.send_to(session, &Message::Published { request, publication: id });
-        }
+        Ok((id, self.fan_out(&publication, filter.is_some().then_some(options), retain)))
     }
 
     /// Deliver to this pod's subscribers and forward once to every other pod with a

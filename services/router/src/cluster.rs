@@ -119,7 +119,7 @@ pub(crate) fn session_info(handle: &crate::SessionHandle, pod: PodId, pod_name: 
         pod,
         authid: handle.identity.authid.clone(),
         authrole: handle.identity.authrole.clone(),
-        details: handle.details(),
+        details: handle.details().into(),
         pod_name: pod_name.to_owned(),
         joined_at: joined_at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
     }

@@ -165,8 +165,9 @@ fn summary(handle: &SessionHandle, joined_at: SystemTime, pod: PodId, pod_name: 
 
 /// A session of the realm registry (any pod): what its pod shared when it joined.
 fn remote_summary(s: &junction_backplane::SessionInfo) -> SessionSummary {
-    let detail = |k: &str| s.details.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let peer = s.details.get("transport").and_then(|t| t.get("peer")).and_then(Value::as_str).and_then(|p| p.parse().ok());
+    let details = s.details.dict();
+    let detail = |k: &str| details.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let peer = details.get("transport").and_then(|t| t.get("peer")).and_then(Value::as_str).and_then(|p| p.parse().ok());
     SessionSummary {
         session: s.id,
         authid: s.authid.clone(),

@@ -138,7 +138,7 @@ impl Realm {
             }
             "wamp.session.get" => {
                 let id = id_arg(&args, 0, "session")?;
-                let details = self.replica().read().session(id).map(|s| s.details.clone());
+                let details = self.replica().read().session(id).map(|s| s.details.dict());
                 details.map(ok).unwrap_or_else(|| Err(("wamp.error.no_such_session", format!("no session {id}"))))
             }
             "wamp.session.kill" => {

@@ -196,8 +196,10 @@ impl Conn {
 /// Run a session to its end: handshake, then messages until GOODBYE, ABORT, close or kill.
 pub(crate) async fn run(mut inbound: impl Stream<Item = Inbound> + Unpin, conn: Conn) {
     let deadline = Instant::now() + conn.shared.config.hello_timeout();
+    // Boxed: authentication's state lives only through the handshake, instead of sizing
+    // the connection's task (which an idle session keeps) for it.
     let joined = tokio::select! {
-        joined = handshake(&mut inbound, &conn) => joined,
+        joined = Box::pin(handshake(&mut inbound, &conn)) => joined,
         _ = sleep_until(deadline) => {
             conn.shared.metrics.hello_timeouts.inc();
             conn.abort("wamp.error.protocol_violation", "no HELLO / AUTHENTICATE in time", close_code::POLICY);
@@ -432,6 +434,8 @@ async fn await_goodbye(inbound: &mut (impl Stream<Item = Inbound> + Unpin), conn
 }
 
 /// Handle one message of an established session; false ends the session.
+/// The rarely used arms await boxed futures: this future is part of every session's task,
+/// so its size is what an idle session pays, and only PUBLISH / CALL / YIELD stay inline.
 async fn dispatch(conn: &Conn, realm: &Arc<Realm>, handle: &Arc<SessionHandle>, owned: &mut Owned, msg: Message) -> bool {
     match msg {
         Message::Publish { request, options, topic, payload } => {
@@ -444,7 +448,7 @@ async fn dispatch(conn: &Conn, realm: &Arc<Realm>, handle: &Arc<SessionHandle>, 
         }
         Message::Subscribe { request, options, topic } => {
             if authorize(conn, handle, &topic, Action::Subscribe).await.allow {
-                if let Some(id) = realm.handle_subscribe(handle, request, &options, &topic).await {
+                if let Some(id) = Box::pin(realm.handle_subscribe(handle, request, &options, &topic)).await {
                     owned.subscriptions.push(id);
                 }
             } else {
@@ -452,7 +456,7 @@ async fn dispatch(conn: &Conn, realm: &Arc<Realm>, handle: &Arc<SessionHandle>, 
             }
         }
         Message::Unsubscribe { request, subscription } => {
-            if realm.handle_unsubscribe(handle, request, subscription).await {
+            if Box::pin(realm.handle_unsubscribe(handle, request, subscription)).await {
                 owned.subscriptions.retain(|&s| s != subscription);
             }
         }
@@ -463,7 +467,7 @@ async fn dispatch(conn: &Conn, realm: &Arc<Realm>, handle: &Arc<SessionHandle>, 
             } else if uri::validate(&procedure, uri::MatchPolicy::Exact, false).is_err() {
                 handle.send(&error_message(MessageType::Call, request, "wamp.error.invalid_uri", "invalid procedure URI".into()));
             } else if uri::is_meta(&procedure) {
-                realm.handle_meta_call(handle, request, &procedure, payload).await;
+                Box::pin(realm.handle_meta_call(handle, request, &procedure, payload)).await;
             } else {
                 realm.handle_call(handle, request, &options, &procedure, payload, perm.disclose);
             }
@@ -471,13 +475,13 @@ async fn dispatch(conn: &Conn, realm: &Arc<Realm>, handle: &Arc<SessionHandle>, 
         Message::Cancel { request, options } => realm.handle_cancel(handle, request, &options),
         Message::Register { request, options, procedure } => {
             if authorize(conn, handle, &procedure, Action::Register).await.allow {
-                realm.handle_register(handle, request, &options, &procedure).await;
+                Box::pin(realm.handle_register(handle, request, &options, &procedure)).await;
             } else {
                 handle.send(&not_authorized(MessageType::Register, request, &procedure));
             }
         }
         Message::Unregister { request, registration } => {
-            realm.handle_unregister(handle, request, registration).await;
+            Box::pin(realm.handle_unregister(handle, request, registration)).await;
         }
         Message::Yield { request, options, payload } => realm.handle_yield(handle, request, &options, payload),
         Message::Error { request_type: MessageType::Invocation, request, details, error, payload } => {
