@@ -8,7 +8,8 @@
 # share a core). Each report is a JSON file in OUT_DIR (default target/bench-results).
 # Optional: CROSSBAR=/path/to/venv/bin/crossbar runs the same pubsub and rpc scenarios
 # against Crossbar.io (a minimal config, realm1, anonymous) for the comparison.
-# DURATION (default 10) sets the measured window of each run in seconds.
+# DURATION (default 10) sets the measured window of each run in seconds. BUSY_POLL=1 runs
+# the pubsub and rpc scenarios a second time with `--busy-poll` (reports *-busy-poll.json).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${1:-target/bench-results}
@@ -17,13 +18,14 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
 cargo build --release -p junction
-BIN=$(pwd)/target/release/junction
+TARGET=${CARGO_TARGET_DIR:-$(pwd)/target}
+BIN=$TARGET/release/junction
 if "$BIN" bench --help >/dev/null 2>&1; then
     BENCH=("$BIN" bench)
 else
     # Before `bench` is wired into the binary: the crate's standalone runner.
     cargo build --release -p junction-bench --example bench
-    BENCH=("$(pwd)/target/release/examples/bench")
+    BENCH=("$TARGET/release/examples/bench")
 fi
 
 ROUTER_PID=""
@@ -63,14 +65,19 @@ bench() {
     echo "open files (hard): $(ulimit -Hn)"
 } > "$OUT/machine.txt"
 
+MODES=("")
+[ -n "${BUSY_POLL:-}" ] && MODES+=("--busy-poll")
 start_router
-for ser in json msgpack cbor; do
-    bench "pubsub-$ser" pubsub --url "$URL" --serializer "$ser" --subscribers 100 --payload 100 \
-        --duration "$DURATION" --half-rate --router-pid "$ROUTER_PID"
-done
-for ser in json msgpack cbor; do
-    bench "rpc-$ser" rpc --url "$URL" --serializer "$ser" --in-flight 16 --payload 100 \
-        --duration "$DURATION" --half-rate --router-pid "$ROUTER_PID"
+for mode in "${MODES[@]}"; do
+    suffix=${mode:+-busy-poll}
+    for ser in json msgpack cbor; do
+        bench "pubsub-$ser$suffix" pubsub --url "$URL" --serializer "$ser" --subscribers 100 --payload 100 \
+            --duration "$DURATION" --half-rate --router-pid "$ROUTER_PID" $mode
+    done
+    for ser in json msgpack cbor; do
+        bench "rpc-$ser$suffix" rpc --url "$URL" --serializer "$ser" --in-flight 16 --payload 100 \
+            --duration "$DURATION" --half-rate --router-pid "$ROUTER_PID" $mode
+    done
 done
 stop_router
 
