@@ -30,7 +30,7 @@ pub mod state;
 
 pub use config::AdminConfig;
 pub use error::{ApiError, FieldError, Problem};
-pub use sessions::{DirectoryError, RealmStats, SessionDirectory, SessionInfo};
+pub use sessions::{DirectoryError, KillOutcome, RealmStats, SessionDirectory, SessionInfo};
 pub use state::AppState;
 
 /// The admin API, built.

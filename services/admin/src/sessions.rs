@@ -12,7 +12,9 @@
 //! - [`SessionDirectory::list`] returns every live session of the realm, on every pod (the API
 //!   sorts and bounds the list); an unknown or idle realm has none (`Ok(vec![])`).
 //! - [`SessionDirectory::kill`] closes the session with `GOODBYE(reason)` (a WAMP URI, e.g.
-//!   `wamp.close.killed`), wherever it lives; `Ok(false)` when the realm has no such session.
+//!   `wamp.close.killed`), wherever it lives, and says whether the session has left the realm
+//!   ([`KillOutcome::Closed`]) or its pod was asked and had not confirmed yet
+//!   ([`KillOutcome::Requested`]); it waits less than [`DIRECTORY_TIMEOUT`] for that.
 //! - [`SessionDirectory::stats`] counts since the router (or the counters) started.
 //! - [`DirectoryError::Unavailable`] for "cannot answer now" (backplane down, a pod timing out):
 //!   the API answers 503; anything else is a 500. The API also gives up after
@@ -25,6 +27,19 @@ use utoipa::ToSchema;
 
 /// How long the API waits for the directory before answering 503.
 pub const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What [`SessionDirectory::kill`] achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillOutcome {
+    /// The realm has no such session (the API answers 404).
+    NotFound,
+    /// The session was closed and has left the realm (204).
+    Closed,
+    /// The session's pod was asked to close it and had not done so when the directory
+    /// stopped waiting: a peer slow to answer GOODBYE, or a pod that stopped (its sessions
+    /// are then removed when its heartbeat lapses) (202).
+    Requested,
+}
 
 /// One live WAMP session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -67,13 +82,13 @@ pub enum DirectoryError {
 pub trait SessionDirectory: Send + Sync {
     /// Every live session of the realm.
     async fn list(&self, realm_uri: &str) -> Result<Vec<SessionInfo>, DirectoryError>;
-    /// Closes a session of the realm; `false` when the realm has no such session.
+    /// Closes a session of the realm and waits (bounded) for it to leave.
     async fn kill(
         &self,
         realm_uri: &str,
         session_id: u64,
         reason: &str,
-    ) -> Result<bool, DirectoryError>;
+    ) -> Result<KillOutcome, DirectoryError>;
     /// The realm's counters.
     async fn stats(&self, realm_uri: &str) -> Result<RealmStats, DirectoryError>;
 }

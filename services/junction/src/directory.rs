@@ -5,10 +5,16 @@
 //! and the realm's counters: live sessions on every pod, messages on this router
 //! (`junction_router::directory`).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
-use junction_admin::{DirectoryError, RealmStats, SessionDirectory, SessionInfo};
-use junction_router::{Router, SessionSummary};
+use junction_admin::{DirectoryError, KillOutcome, RealmStats, SessionDirectory, SessionInfo};
 use junction_router::realm::ProviderError;
+use junction_router::{Closed, Router, SessionSummary};
+
+/// How long a kill waits for the session to leave: past the peer's time to answer GOODBYE
+/// (the router's goodbye timeout, 1 s by default), within the admin API's directory timeout.
+const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// [`SessionDirectory`] over an in-process [`Router`].
 #[derive(Clone)]
@@ -49,8 +55,13 @@ impl SessionDirectory for RouterDirectory {
         Ok(sessions.into_iter().map(|s| self.info(s)).collect())
     }
 
-    async fn kill(&self, realm_uri: &str, session_id: u64, reason: &str) -> Result<bool, DirectoryError> {
-        self.router.kill_realm_session(realm_uri, session_id, reason, Some("closed from the admin API")).await.map_err(unavailable)
+    async fn kill(&self, realm_uri: &str, session_id: u64, reason: &str) -> Result<KillOutcome, DirectoryError> {
+        let closed = self.router.close_realm_session(realm_uri, session_id, reason, Some("closed from the admin API"), KILL_WAIT).await;
+        Ok(match closed.map_err(unavailable)? {
+            Closed::NoSuchSession => KillOutcome::NotFound,
+            Closed::Left => KillOutcome::Closed,
+            Closed::Asked => KillOutcome::Requested,
+        })
     }
 
     /// Live sessions on every pod (the listing's count: a headless router has none of its

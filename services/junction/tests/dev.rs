@@ -90,15 +90,12 @@ async fn dev_runs_router_admin_api_and_dashboard_in_one_process() {
         client.get(j.admin_url(&format!("/v1/realms/{realm_id}/stats"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["sessions"], 1, "{stats}");
     assert!(stats["messages_out"].as_u64().unwrap() >= 1, "WELCOME counts: {stats}");
-    let res = client
-        .delete(j.admin_url(&format!("/v1/realms/{realm_id}/sessions/{}", member.session)))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+    // The kill answers once the session has left: after the client answered the GOODBYE.
+    let kill = tokio::spawn(client.delete(j.admin_url(&format!("/v1/realms/{realm_id}/sessions/{}", member.session))).bearer_auth(&token).send());
     let goodbye = member.recv().await;
     assert_eq!((goodbye[0].as_u64(), goodbye[2].as_str()), (Some(6), Some("wamp.close.killed")), "{goodbye}");
+    member.send(json!([6, {}, "wamp.close.goodbye_and_out"])).await;
+    assert_eq!(kill.await.unwrap().unwrap().status(), 204);
 
     // SIGTERM: GOODBYE to every session, then exit 0.
     let status = j.terminate();

@@ -56,6 +56,9 @@ impl ReplicaObserver for Realm {
     fn applied(&self, op: &Op, outcome: &Outcome, mine: bool) {
         // Another pod's session left, or a pod died (whoever reaped it): calls waiting on
         // those sessions cannot finish. (This pod's own leaves are settled where they happen.)
+        if matches!(outcome, Outcome::Left(Some(_)) | Outcome::PodDown(_)) {
+            self.departures.notify_waiters();
+        }
         match outcome {
             Outcome::Left(Some(d)) if !mine => self.remote_departed(std::slice::from_ref(d)),
             Outcome::PodDown(ds) => {

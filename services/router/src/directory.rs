@@ -21,7 +21,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use junction_backplane::PodId;
 use junction_protocol::{Id, Message, Value};
@@ -146,6 +146,48 @@ impl Realm {
         }
         self.kill_realm_wide(|s| s.id == id, reason, message.map(str::to_owned)).0 > 0
     }
+
+    /// [`Realm::kill_session`], then wait up to `wait` for the session to leave the realm
+    /// registry, i.e. for its pod (this one or another) to have closed it. The session's
+    /// peer has the router's goodbye timeout to answer the GOODBYE, so `wait` should exceed it.
+    pub async fn close_session(&self, id: Id, reason: &str, message: Option<&str>, wait: Duration) -> Closed {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut asked = false;
+        loop {
+            // Registered before the registry is read, so a departure in between still wakes us.
+            let departed = self.departures.notified();
+            tokio::pin!(departed);
+            departed.as_mut().enable();
+            let present = match self.replica.get() {
+                Some(replica) => replica.read().session(id).is_some(),
+                None => self.sessions.lock().contains_key(&id),
+            };
+            if !present {
+                return if asked { Closed::Left } else { Closed::NoSuchSession };
+            }
+            if !asked {
+                if !self.kill_session(id, reason, message) {
+                    return Closed::NoSuchSession;
+                }
+                asked = true;
+            }
+            if tokio::time::timeout_at(deadline, departed).await.is_err() {
+                return Closed::Asked;
+            }
+        }
+    }
+}
+
+/// What [`Realm::close_session`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The realm has no such session.
+    NoSuchSession,
+    /// The session was closed and has left the realm.
+    Left,
+    /// Its pod was asked to close it, which it had not done when the wait ended (a peer slow
+    /// to answer GOODBYE, or a pod that stopped: the reaper then removes its sessions).
+    Asked,
 }
 
 fn summary(handle: &SessionHandle, joined_at: SystemTime, pod: PodId, pod_name: &str) -> SessionSummary {
@@ -205,9 +247,12 @@ impl Router {
         self.realm(uri).is_some_and(|r| r.kill_session(id, reason, message))
     }
 
-    /// [`Router::kill_session`], the realm opened from the provider if needed.
-    pub async fn kill_realm_session(&self, uri: &str, id: Id, reason: &str, message: Option<&str>) -> Result<bool, ProviderError> {
-        Ok(self.open_realm(uri).await?.is_some_and(|r| r.kill_session(id, reason, message)))
+    /// [`Realm::close_session`] in realm `uri`, the realm opened from the provider if needed.
+    pub async fn close_realm_session(&self, uri: &str, id: Id, reason: &str, message: Option<&str>, wait: Duration) -> Result<Closed, ProviderError> {
+        Ok(match self.open_realm(uri).await? {
+            Some(realm) => realm.close_session(id, reason, message, wait).await,
+            None => Closed::NoSuchSession,
+        })
     }
 }
 

@@ -55,7 +55,7 @@ pub mod session;
 mod transport;
 
 pub use config::RouterConfig;
-pub use directory::{RealmStats, SessionSummary};
+pub use directory::{Closed, RealmStats, SessionSummary};
 pub use realm::{CallError, Realm, RealmConfig, RealmProvider};
 pub use router::{Router, RouterBuilder, Server};
 pub use session::SessionHandle;

@@ -124,6 +124,9 @@ pub struct Realm {
     pub(crate) killed_by_meta: Mutex<Vec<Id>>,
     /// This pod's name, shared with the realm's other pods in each session's registry entry.
     pub(crate) pod_name: Arc<str>,
+    /// Woken whenever sessions leave the realm registry (on any pod), for whoever waits
+    /// for a kill to take effect ([`Realm::close_session`]).
+    pub(crate) departures: tokio::sync::Notify,
 }
 
 impl Realm {
@@ -138,6 +141,7 @@ impl Realm {
             replica: tokio::sync::OnceCell::new(),
             killed_by_meta: Mutex::new(Vec::new()),
             pod_name,
+            departures: tokio::sync::Notify::new(),
         }
     }
 

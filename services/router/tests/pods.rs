@@ -16,7 +16,7 @@ use junction_backplane::{Backplane, InProcessHub};
 use junction_backplane_redis::testing::unique_prefix;
 use junction_backplane_redis::{BackplaneConfig, RedisBackplane, RedisConfig};
 use junction_protocol::{Dict, Id, Message, Payload, Serializer, Value, dict};
-use junction_router::Router;
+use junction_router::{Closed, Router, RouterConfig};
 
 /// What the pods share: the in-process hub, or a real Redis (127.0.0.1:6379, a key prefix of
 /// the test's own).
@@ -43,7 +43,10 @@ impl Medium {
 
 async fn spawn_pod(backplane: Arc<dyn Backplane>) -> TestRouter {
     let name = format!("pod-{}", backplane.pod());
-    let router = Router::builder().config(base_config()).backplane(backplane).pod_name(name).build();
+    // Peers have all the time they need to answer a router's GOODBYE: a session that does not
+    // stays closing (see `sessions_listed_and_killed_from_another_pod`).
+    let config = RouterConfig { goodbye_timeout_ms: 30_000, ..base_config() };
+    let router = Router::builder().config(config).backplane(backplane).pod_name(name).build();
     let server = router.bind(Some("127.0.0.1:0".parse().unwrap())).await.expect("bind");
     let (addr, url) = (server.local_addr(), server.ws_url());
     tokio::spawn(server.run());
@@ -282,9 +285,14 @@ async fn sessions_listed_and_killed_from_another_pod(kind: Kind) {
     assert!(on_a.iter().any(|s| s.session == client_id && s.pod == a.pod()), "{on_a:?}");
     assert!(b.sessions("realm1").is_empty(), "no session of pod B's own");
 
-    assert!(!b.kill_realm_session("realm1", client_id + 1, "wamp.close.killed", None).await.unwrap(), "no such session");
-    assert!(!b.kill_realm_session("nope", client_id, "wamp.close.killed", None).await.unwrap(), "no such realm");
-    assert!(b.kill_realm_session("realm1", client_id, "wamp.close.killed", Some("from pod B")).await.unwrap());
+    let wait = Duration::from_secs(5);
+    assert_eq!(b.close_realm_session("realm1", client_id + 1, "wamp.close.killed", None, wait).await.unwrap(), Closed::NoSuchSession);
+    assert_eq!(b.close_realm_session("nope", client_id, "wamp.close.killed", None, wait).await.unwrap(), Closed::NoSuchSession);
+    // A client that does not answer the GOODBYE: pod A has not closed the session when pod B
+    // stops waiting (pod A gives the client 30 s).
+    let short = Duration::from_millis(50);
+    let kill = b.close_realm_session("realm1", client_id, "wamp.close.killed", Some("from pod B"), short).await.unwrap();
+    assert_eq!(kill, Closed::Asked);
     match client.recv().await {
         Some(Message::Goodbye { reason, details }) => {
             assert_eq!(reason, "wamp.close.killed");
@@ -292,14 +300,30 @@ async fn sessions_listed_and_killed_from_another_pod(kind: Kind) {
         }
         other => panic!("expected GOODBYE, got {other:?}"),
     }
-    client.send(&Message::Goodbye { details: Dict::new(), reason: "wamp.close.goodbye_and_out".into() }).await;
-    tokio::time::timeout(GUARD, async {
-        while !b.realm_sessions("realm1").await.unwrap().is_empty() {
+    assert!(b.realm_sessions("realm1").await.unwrap().iter().any(|s| s.session == client_id), "still there, closing");
+
+    // Answered: the kill returns once the session has left the realm, on every pod.
+    let (mut client, client_id, _) = Client::join(&p[0].url, Serializer::Json).await;
+    let listed = async {
+        while !b.realm_sessions("realm1").await.unwrap().iter().any(|s| s.session == client_id) {
             tokio::task::yield_now().await;
         }
-    })
-    .await
-    .expect("the killed session left the realm");
+    };
+    tokio::time::timeout(GUARD, listed).await.expect("pod B lists the second session");
+    let kill = tokio::spawn({
+        let b = b.clone();
+        async move { b.close_realm_session("realm1", client_id, "wamp.close.killed", None, wait).await.unwrap() }
+    });
+    match client.recv().await {
+        Some(Message::Goodbye { reason, .. }) => assert_eq!(reason, "wamp.close.killed"),
+        other => panic!("expected GOODBYE, got {other:?}"),
+    }
+    client.send(&Message::Goodbye { details: Dict::new(), reason: "wamp.close.goodbye_and_out".into() }).await;
+    assert_eq!(kill.await.unwrap(), Closed::Left);
+    for pod in [a, b] {
+        let left = pod.realm_sessions("realm1").await.unwrap();
+        assert!(!left.iter().any(|s| s.session == client_id), "{left:?}");
+    }
 }
 
 /// Every scenario on both backplanes: `in_process::<name>` and `on_redis::<name>`.

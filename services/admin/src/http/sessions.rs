@@ -20,7 +20,7 @@ use super::uris::check_uri;
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, Problem};
 use crate::extract::Query;
-use crate::sessions::{DIRECTORY_TIMEOUT, DirectoryError, SessionInfo};
+use crate::sessions::{DIRECTORY_TIMEOUT, DirectoryError, KillOutcome, SessionInfo};
 use crate::state::AppState;
 
 /// Most sessions one list returns.
@@ -159,11 +159,14 @@ async fn list_sessions(
     }))
 }
 
-/// Kills a live session of the realm: the router closes it with `GOODBYE(reason)`. Recorded in
-/// the audit log (`session.kill`).
+/// Kills a live session of the realm: the router closes it with `GOODBYE(reason)`. 204 once the
+/// session has left the realm; 202 when its pod was asked but had not closed it within a few
+/// seconds (a client slow to answer GOODBYE, or a pod that stopped, whose sessions go when its
+/// heartbeat lapses). Recorded in the audit log (`session.kill`) either way.
 #[utoipa::path(delete, path = "/v1/realms/{realm_id}/sessions/{session_id}", tag = "sessions",
     params(("realm_id" = String, Path), ("session_id" = u64, Path, description = "WAMP session id"), KillParams),
-    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 204, description = "Closed: the session has left the realm"),
+        (status = 202, description = "Asked: the session's pod had not closed it yet"), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 async fn kill_session(
@@ -181,9 +184,11 @@ async fn kill_session(
     // Not an id: no such session.
     let session_id = parse_session_id(&session_id).ok_or(ApiError::NotFound)?;
     let directory = state.directory()?;
-    if !ask("kill", directory.kill(&realm.uri, session_id, reason)).await? {
-        return Err(ApiError::NotFound);
-    }
+    let status = match ask("kill", directory.kill(&realm.uri, session_id, reason)).await? {
+        KillOutcome::NotFound => return Err(ApiError::NotFound),
+        KillOutcome::Closed => StatusCode::NO_CONTENT,
+        KillOutcome::Requested => StatusCode::ACCEPTED,
+    };
     // After the fact: the kill is not a store change, there is no transaction to share.
     let target = session_id.to_string();
     let recorded = state
@@ -209,7 +214,7 @@ async fn kill_session(
             "a session was killed but the audit-log entry could not be written");
         return Err(e.into());
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(status)
 }
 
 /// Reads a realm's counters: live sessions, and messages in and out since the counters started.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use junction_admin::{DirectoryError, RealmStats, SessionDirectory, SessionInfo};
+use junction_admin::{DirectoryError, KillOutcome, RealmStats, SessionDirectory, SessionInfo};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -24,6 +24,8 @@ struct FakeState {
     calls: Vec<(&'static str, String)>,
     /// (realm URI, session id, reason) of every successful kill.
     kills: Vec<(String, u64, String)>,
+    /// Sessions whose pod does not confirm a kill (they stay listed).
+    unconfirmed: Vec<u64>,
     unavailable: bool,
 }
 
@@ -69,6 +71,9 @@ impl FakeDirectory {
             .get(realm)
             .map_or(0, Vec::len)
     }
+    fn never_confirm(&self, session_id: u64) {
+        self.state.lock().unwrap().unconfirmed.push(session_id);
+    }
     fn set_unavailable(&self, down: bool) {
         self.state.lock().unwrap().unavailable = down;
     }
@@ -99,18 +104,21 @@ impl SessionDirectory for FakeDirectory {
         realm_uri: &str,
         session_id: u64,
         reason: &str,
-    ) -> Result<bool, DirectoryError> {
+    ) -> Result<KillOutcome, DirectoryError> {
         let mut s = self.enter("kill", realm_uri)?;
+        let unconfirmed = s.unconfirmed.contains(&session_id);
         let Some(list) = s.sessions.get_mut(realm_uri) else {
-            return Ok(false);
+            return Ok(KillOutcome::NotFound);
         };
         let Some(i) = list.iter().position(|x| x.session_id == session_id) else {
-            return Ok(false);
+            return Ok(KillOutcome::NotFound);
         };
-        list.remove(i);
+        if !unconfirmed {
+            list.remove(i);
+        }
         s.kills
             .push((realm_uri.to_string(), session_id, reason.to_string()));
-        Ok(true)
+        Ok(if unconfirmed { KillOutcome::Requested } else { KillOutcome::Closed })
     }
     async fn stats(&self, realm_uri: &str) -> Result<RealmStats, DirectoryError> {
         let s = self.enter("stats", realm_uri)?;
@@ -217,11 +225,17 @@ with_fake! {
         res.expect_problem(422, "validation");
         assert_eq!(res.fields(), ["reason"]);
         assert_eq!(fake.live("com.live"), 1);
+        // A pod that does not confirm the close in time: 202, recorded, still listed.
+        fake.never_confirm(10);
+        app.delete(&format!("{sessions}/10"), &owner.token).await.expect(202);
+        assert_eq!(fake.kills()[2], ("com.live".to_string(), 10, "wamp.close.killed".to_string()));
+        assert_eq!(ids(app.get(&sessions, &owner.token).await.expect(200)), [10]);
 
         // Kills are in the audit log: who, which session, where, why.
         let log = app.get("/v1/audit-log?limit=200", &owner.token).await.expect(200).clone();
         let kills: Vec<&Value> = log["items"].as_array().unwrap().iter().filter(|e| e["action"] == "session.kill").collect();
-        assert_eq!(kills.len(), 2, "{log:#}");
+        assert_eq!(kills.len(), 3, "{log:#}");
+        assert_eq!(kills[2]["target_id"], "10", "an unconfirmed kill is recorded too");
         assert_eq!(kills[0]["target_kind"], "session");
         assert_eq!(kills[0]["target_id"], "20");
         assert_eq!(kills[0]["actor_label"], "owner@live.test");
