@@ -10,6 +10,7 @@ import type {
   ImportOut,
   IssuedApiKey,
   IssuedCredential,
+  KillPending,
   Me,
   Page,
   PublicConfig,
@@ -105,7 +106,7 @@ export const audit = {
  * WAMP meta API. */
 export const live = {
   sessions: (realm: string) => api.get<SessionList>(`${R(realm)}/sessions`),
-  kill: (realm: string, session: number) => api.delete<void>(`${R(realm)}/sessions/${session}`),
+  kill: (realm: string, session: number) => api.delete<KillPending | undefined>(`${R(realm)}/sessions/${session}`),
   stats: (realm: string) => api.get<RealmStats>(`${R(realm)}/stats`),
 };
 

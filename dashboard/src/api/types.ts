@@ -216,6 +216,13 @@ export interface SessionList {
   truncated: boolean;
 }
 
+/** `DELETE /v1/realms/{id}/sessions/{sid}` answered 202: the session's router pod was asked
+ * to close it and had not yet (a 204 has no body: it is gone). */
+export interface KillPending {
+  session_id: number;
+  state: 'closing';
+}
+
 /** `GET /v1/realms/{id}/stats`: counters since the router started. */
 export interface RealmStats {
   sessions: number;

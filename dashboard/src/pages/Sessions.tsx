@@ -118,8 +118,13 @@ export function SessionsPage(props: { realm: Realm }) {
   useInterval(() => void poll(), POLL_MS);
 
   const doKill = async (s: LiveSession) => {
-    if (source === 'admin') await live.kill(realm.id, s.session_id);
-    else if (metaVia) await wamp.call(metaVia, 'wamp.session.kill', { argsList: [s.session_id], argsDict: { reason: 'wamp.close.killed', message: 'killed from the dashboard' } }, true);
+    if (source === 'admin' && (await live.kill(realm.id, s.session_id))?.state === 'closing') {
+      // Its router pod has not closed it yet: it stays listed until it has.
+      toast(`Session ${s.session_id} is closing: its router has not confirmed yet`);
+      setTimeout(() => void poll(), 300);
+      return;
+    }
+    if (source !== 'admin' && metaVia) await wamp.call(metaVia, 'wamp.session.kill', { argsList: [s.session_id], argsDict: { reason: 'wamp.close.killed', message: 'killed from the dashboard' } }, true);
     toast(`Session ${s.session_id} killed`);
     setSessions((list) => (list ?? []).filter((x) => x.session_id !== s.session_id));
     setTimeout(() => void poll(), 300);

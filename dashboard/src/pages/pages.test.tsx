@@ -9,7 +9,7 @@ import { CredentialsPage } from './Credentials';
 import { SessionsPage } from './Sessions';
 import { ApiKeysPage } from './ApiKeys';
 import { AuditPage } from './Audit';
-import { ConfirmDialog } from '../ui';
+import { ConfirmDialog, toasts } from '../ui';
 import { LineChart } from '../ui/chart';
 import { sessionStore } from '../state/session';
 
@@ -204,6 +204,21 @@ describe('live sessions', () => {
     await waitFor(() => expect(screen.queryByText('backend')).toBeNull());
     expect(api.calls('DELETE /v1/realms/rlm_1/sessions/202')).toHaveLength(1);
     expect(screen.getByTestId('chart-Sessions').textContent).toMatch(/^2|^1/);
+  });
+
+  it('says a kill is pending while the router has not confirmed it, and keeps the session listed', async () => {
+    const items = [s(303, 'stubborn')];
+    fakeApi({
+      'GET /v1/realms/rlm_1/sessions': () => ({ items, total: items.length, truncated: false }),
+      'GET /v1/realms/rlm_1/stats': () => ({ sessions: items.length, messages_in: 0, messages_out: 0, at: new Date().toISOString() }),
+      'DELETE /v1/realms/rlm_1/sessions/303': () => ({ session_id: 303, state: 'closing' }),
+    });
+    render(<SessionsPage realm={realm} />);
+    const row = (await screen.findByText('stubborn')).closest('tr')!;
+    fireEvent.click(within(row).getByRole('button', { name: 'Kill session 303' }));
+    fireEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Kill session' }));
+    await waitFor(() => expect(toasts.get().map((t) => t.text)).toContain('Session 303 is closing: its router has not confirmed yet'));
+    expect(screen.getByText('stubborn')).toBeTruthy();
   });
 
   it('explains what is needed when the server has no session directory', async () => {

@@ -107,7 +107,7 @@ mod tests {
     async fn an_unopened_realm_is_empty() {
         let dir = RouterDirectory::new(Router::builder().build(), "local");
         assert!(dir.list("realm1").await.unwrap().is_empty());
-        assert!(!dir.kill("realm1", 1, "wamp.close.killed").await.unwrap());
+        assert_eq!(dir.kill("realm1", 1, "wamp.close.killed").await.unwrap(), KillOutcome::NotFound);
         assert_eq!(dir.stats("realm1").await.unwrap(), RealmStats::default());
     }
 }

@@ -9,6 +9,7 @@ use std::future::Future;
 use axum::Json as Out;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use junction_store::{ActionRecord, Realm, now_millis};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -77,6 +78,14 @@ pub struct SessionList {
     pub total: u64,
     /// Whether `items` stops short of `total`.
     pub truncated: bool,
+}
+
+/// A kill the session's pod had not carried out yet (202).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KillPending {
+    pub session_id: u64,
+    /// Always `closing`: the session was asked to close and may still be listed for a while.
+    pub state: String,
 }
 
 /// A realm's counters, across router pods.
@@ -166,7 +175,7 @@ async fn list_sessions(
 #[utoipa::path(delete, path = "/v1/realms/{realm_id}/sessions/{session_id}", tag = "sessions",
     params(("realm_id" = String, Path), ("session_id" = u64, Path, description = "WAMP session id"), KillParams),
     responses((status = 204, description = "Closed: the session has left the realm"),
-        (status = 202, description = "Asked: the session's pod had not closed it yet"), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 202, body = KillPending, description = "Asked: the session's pod had not closed it yet"), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 async fn kill_session(
@@ -174,7 +183,7 @@ async fn kill_session(
     p: Principal,
     Path((realm_id, session_id)): Path<(String, String)>,
     Query(q): Query<KillParams>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     p.require(Scope::SessionsWrite)?;
     let reason = q.reason.as_deref().unwrap_or(DEFAULT_KILL_REASON);
     if let Err(message) = check_uri(reason) {
@@ -184,10 +193,10 @@ async fn kill_session(
     // Not an id: no such session.
     let session_id = parse_session_id(&session_id).ok_or(ApiError::NotFound)?;
     let directory = state.directory()?;
-    let status = match ask("kill", directory.kill(&realm.uri, session_id, reason)).await? {
+    let response = match ask("kill", directory.kill(&realm.uri, session_id, reason)).await? {
         KillOutcome::NotFound => return Err(ApiError::NotFound),
-        KillOutcome::Closed => StatusCode::NO_CONTENT,
-        KillOutcome::Requested => StatusCode::ACCEPTED,
+        KillOutcome::Closed => StatusCode::NO_CONTENT.into_response(),
+        KillOutcome::Requested => (StatusCode::ACCEPTED, Out(KillPending { session_id, state: "closing".into() })).into_response(),
     };
     // After the fact: the kill is not a store change, there is no transaction to share.
     let target = session_id.to_string();
@@ -214,7 +223,7 @@ async fn kill_session(
             "a session was killed but the audit-log entry could not be written");
         return Err(e.into());
     }
-    Ok(status)
+    Ok(response)
 }
 
 /// Reads a realm's counters: live sessions, and messages in and out since the counters started.

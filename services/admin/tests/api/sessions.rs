@@ -227,7 +227,8 @@ with_fake! {
         assert_eq!(fake.live("com.live"), 1);
         // A pod that does not confirm the close in time: 202, recorded, still listed.
         fake.never_confirm(10);
-        app.delete(&format!("{sessions}/10"), &owner.token).await.expect(202);
+        let pending = app.delete(&format!("{sessions}/10"), &owner.token).await.expect(202).clone();
+        assert_eq!(pending, json!({"session_id": 10, "state": "closing"}));
         assert_eq!(fake.kills()[2], ("com.live".to_string(), 10, "wamp.close.killed".to_string()));
         assert_eq!(ids(app.get(&sessions, &owner.token).await.expect(200)), [10]);
 
