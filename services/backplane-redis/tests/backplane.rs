@@ -8,11 +8,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use junction_backplane::{Backplane, Op, Outcome, PodId, Registry, Replica, ReplicaObserver, SessionInfo};
+use junction_backplane::{Backplane, MessageCounts, Op, Outcome, PodId, Registry, Replica, ReplicaObserver, SessionInfo};
 use junction_backplane_redis::testing::{RedisCluster, RedisServer, kill_clients_named, unique_prefix};
 use junction_backplane_redis::{BackplaneConfig, RedisBackplane, RedisConfig};
 use junction_protocol::uri::MatchPolicy;
-use junction_protocol::{Dict, Id};
+use junction_protocol::Id;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -171,6 +171,14 @@ async fn shared_log_and_messages(redis: RedisConfig) {
     let names = junction_backplane_redis::Naming::new(redis.prefix.clone());
     let len: u64 = query(&redis, redis::cmd("XLEN").arg(names.realm_key(REALM, "ops"))).await;
     assert!(len < 20, "{len} entries kept of 35");
+
+    // Message counters: every pod adds its own, any pod reads the realm's totals.
+    assert_eq!(c.backplane.counters(REALM).await.unwrap(), MessageCounts::default());
+    a.backplane.add_counters(REALM, MessageCounts { messages_in: 3, messages_out: 10 }).await.unwrap();
+    b.backplane.add_counters(REALM, MessageCounts { messages_in: 2, messages_out: 5 }).await.unwrap();
+    b.backplane.add_counters("org.other", MessageCounts { messages_in: 7, messages_out: 0 }).await.unwrap();
+    assert_eq!(c.backplane.counters(REALM).await.unwrap(), MessageCounts { messages_in: 5, messages_out: 15 });
+    assert_eq!(a.backplane.counters("org.other").await.unwrap(), MessageCounts { messages_in: 7, messages_out: 0 });
 }
 
 #[tokio::test]

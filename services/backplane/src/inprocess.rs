@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use crate::registry::Registry;
-use crate::{Backplane, BackplaneError, Entry, PodId, RealmSink};
+use crate::{Backplane, BackplaneError, Entry, MessageCounts, PodId, RealmSink};
 
 enum Delivery {
     Entry(Bytes),
@@ -31,6 +31,7 @@ struct HubRealm {
 struct HubState {
     realms: HashMap<String, HubRealm>,
     pods: Vec<PodId>,
+    counters: HashMap<String, MessageCounts>,
 }
 
 /// Pods of one process, sharing realms.
@@ -158,5 +159,17 @@ impl Backplane for InProcessBackplane {
 
     fn ready(&self) -> bool {
         true
+    }
+
+    async fn add_counters(&self, realm: &str, counts: MessageCounts) -> Result<(), BackplaneError> {
+        let mut state = self.hub.state.lock();
+        let total = state.counters.entry(realm.to_owned()).or_default();
+        total.messages_in += counts.messages_in;
+        total.messages_out += counts.messages_out;
+        Ok(())
+    }
+
+    async fn counters(&self, realm: &str) -> Result<MessageCounts, BackplaneError> {
+        Ok(self.hub.state.lock().counters.get(realm).copied().unwrap_or_default())
     }
 }

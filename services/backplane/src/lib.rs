@@ -74,6 +74,23 @@ pub trait Backplane: Send + Sync + 'static {
     async fn live_pods(&self) -> Result<Vec<PodId>, BackplaneError>;
     /// Whether the shared medium is reachable (`/readyz`).
     fn ready(&self) -> bool;
+    /// Add `counts` (this pod's messages of `realm` since its last call) to the realm-wide totals.
+    async fn add_counters(&self, realm: &str, counts: MessageCounts) -> Result<(), BackplaneError>;
+    /// The realm-wide totals of every pod's [`Backplane::add_counters`].
+    async fn counters(&self, realm: &str) -> Result<MessageCounts, BackplaneError>;
+}
+
+/// Messages a realm's clients sent (`messages_in`) and were sent (`messages_out`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCounts {
+    pub messages_in: u64,
+    pub messages_out: u64,
+}
+
+impl MessageCounts {
+    pub fn is_zero(&self) -> bool {
+        self.messages_in == 0 && self.messages_out == 0
+    }
 }
 
 /// A log entry: the op and who appended it (so the appender can collect its outcome).

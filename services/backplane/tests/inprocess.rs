@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use junction_backplane::{
-    Backplane, BackplaneError, InProcessHub, InvokePolicy, Op, Outcome, PodId, Registry, Replica, ReplicaObserver, SessionInfo,
+    Backplane, BackplaneError, InProcessHub, InvokePolicy, MessageCounts, Op, Outcome, PodId, Registry, Replica, ReplicaObserver, SessionInfo,
 };
 use junction_protocol::uri::MatchPolicy;
-use junction_protocol::{Dict, Id};
+use junction_protocol::Id;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -301,6 +301,18 @@ async fn a_late_pod_gets_the_state_from_a_snapshot() {
     b.wait_until("C's session", |r| r.session(5).is_some()).await;
     assert_eq!(a.state(), c.state());
     assert_eq!(b.state(), c.state());
+}
+
+#[tokio::test]
+async fn message_counters_add_up_across_pods_per_realm() {
+    let hub = InProcessHub::new();
+    let (a, b): (Arc<dyn Backplane>, Arc<dyn Backplane>) = (hub.pod(), hub.pod());
+    assert_eq!(a.counters("r1").await.unwrap(), MessageCounts::default());
+    a.add_counters("r1", MessageCounts { messages_in: 3, messages_out: 10 }).await.unwrap();
+    b.add_counters("r1", MessageCounts { messages_in: 2, messages_out: 5 }).await.unwrap();
+    b.add_counters("r2", MessageCounts { messages_in: 7, messages_out: 0 }).await.unwrap();
+    assert_eq!(a.counters("r1").await.unwrap(), MessageCounts { messages_in: 5, messages_out: 15 });
+    assert_eq!(a.counters("r2").await.unwrap(), MessageCounts { messages_in: 7, messages_out: 0 });
 }
 
 #[tokio::test]

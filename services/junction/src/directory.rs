@@ -2,7 +2,7 @@
 //! (`junction dev`), or a headless one on the Redis backplane (`junction admin` with Redis).
 //! The live sessions of a realm on every pod, from the backplane's replicated registry (the
 //! realm opened on demand), each with the name its pod goes by; killing one wherever it is;
-//! and the realm's counters: live sessions on every pod, messages on this router
+//! and the realm's counters: live sessions and message totals of every pod
 //! (`junction_router::directory`).
 
 use std::time::Duration;
@@ -64,12 +64,10 @@ impl SessionDirectory for RouterDirectory {
         })
     }
 
-    /// Live sessions on every pod (the listing's count: a headless router has none of its
-    /// own); messages are this router's counters (realm-wide usage is not aggregated yet).
+    /// Live sessions and message totals of every pod (a headless router has none of its own).
     async fn stats(&self, realm_uri: &str) -> Result<RealmStats, DirectoryError> {
-        let sessions = self.router.realm_sessions(realm_uri).await.map_err(unavailable)?.len() as u64;
-        let s = self.router.realm_stats(realm_uri);
-        Ok(RealmStats { sessions, messages_in: s.messages_in, messages_out: s.messages_out })
+        let s = self.router.realm_wide_stats(realm_uri).await.map_err(unavailable)?;
+        Ok(RealmStats { sessions: s.sessions, messages_in: s.messages_in, messages_out: s.messages_out })
     }
 }
 

@@ -18,12 +18,16 @@
 //!   not counted.
 //!
 //! They start when the realm opens on this router (realms stay open for the router's life).
+//! Every [`COUNTERS_INTERVAL`] a serving router adds what its realms counted since the last
+//! time to the realm-wide totals on the backplane ([`Router::flush_counters`]);
+//! [`Realm::realm_wide_stats`] reads those totals plus this router's part not added yet, so a
+//! realm's figures cover every pod (another pod's traffic shows within the interval).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use junction_backplane::PodId;
+use junction_backplane::{BackplaneError, MessageCounts, PodId};
 use junction_protocol::{Id, Message, Value};
 
 use crate::realm::{ProviderError, Realm};
@@ -64,14 +68,36 @@ pub struct RealmStats {
 #[repr(align(64))]
 struct Padded(AtomicU64);
 
+/// How often a serving router adds its realms' message counts to the realm-wide totals.
+pub const COUNTERS_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The per-realm message counters.
 #[derive(Debug, Default)]
 pub(crate) struct RealmCounters {
     messages_in: Padded,
     messages_out: Padded,
+    /// What was added to the realm-wide totals so far (only the flusher writes these).
+    flushed_in: AtomicU64,
+    flushed_out: AtomicU64,
+    /// Held while counts move to the totals and while both are read, so that a reader on
+    /// this router never sees them in both places or in neither.
+    sharing: tokio::sync::Mutex<()>,
 }
 
 impl RealmCounters {
+    /// Counted here and not yet added to the realm-wide totals.
+    fn unflushed(&self) -> MessageCounts {
+        MessageCounts {
+            messages_in: self.messages_in.0.load(Ordering::Relaxed).saturating_sub(self.flushed_in.load(Ordering::Relaxed)),
+            messages_out: self.messages_out.0.load(Ordering::Relaxed).saturating_sub(self.flushed_out.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn flushed(&self, counts: MessageCounts) {
+        self.flushed_in.fetch_add(counts.messages_in, Ordering::Relaxed);
+        self.flushed_out.fetch_add(counts.messages_out, Ordering::Relaxed);
+    }
+
     /// One message received from a session.
     #[inline]
     pub(crate) fn received(&self) {
@@ -134,6 +160,34 @@ impl Realm {
             sessions: self.session_count() as u64,
             messages_in: self.counters.messages_in.0.load(Ordering::Relaxed),
             messages_out: self.counters.messages_out.0.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sessions on every pod, and the realm-wide message totals (see the module docs).
+    pub async fn realm_wide_stats(&self) -> Result<RealmStats, BackplaneError> {
+        let Some(replica) = self.replica.get() else { return Ok(self.stats()) };
+        let _sharing = self.counters.sharing.lock().await;
+        let totals = replica.backplane().counters(self.uri()).await?;
+        let mine = self.counters.unflushed();
+        Ok(RealmStats {
+            sessions: replica.read().session_count() as u64,
+            messages_in: totals.messages_in + mine.messages_in,
+            messages_out: totals.messages_out + mine.messages_out,
+        })
+    }
+
+    /// Add what this router counted since the last call to the realm-wide totals.
+    pub(crate) async fn flush_counters(&self) {
+        let Some(replica) = self.replica.get() else { return };
+        let _sharing = self.counters.sharing.lock().await;
+        let counts = self.counters.unflushed();
+        if counts.is_zero() {
+            return;
+        }
+        match replica.backplane().add_counters(self.uri(), counts).await {
+            Ok(()) => self.counters.flushed(counts),
+            // Kept for the next flush.
+            Err(e) => tracing::debug!(realm = self.uri(), error = %e, "message counters not shared yet"),
         }
     }
 
@@ -232,6 +286,22 @@ impl Router {
     /// The counters of realm `uri` on this router (zero when it is not open).
     pub fn realm_stats(&self, uri: &str) -> RealmStats {
         self.realm(uri).map(|r| r.stats()).unwrap_or_default()
+    }
+
+    /// [`Realm::realm_wide_stats`] of realm `uri`, the realm opened from the provider if needed
+    /// (zero when the provider knows no such realm).
+    pub async fn realm_wide_stats(&self, uri: &str) -> Result<RealmStats, ProviderError> {
+        match self.open_realm(uri).await? {
+            Some(realm) => realm.realm_wide_stats().await.map_err(|e| ProviderError(e.to_string())),
+            None => Ok(RealmStats::default()),
+        }
+    }
+
+    /// [`Realm::flush_counters`] for every open realm; every [`COUNTERS_INTERVAL`] while serving.
+    pub async fn flush_counters(&self) {
+        for realm in self.realms() {
+            realm.flush_counters().await;
+        }
     }
 
     /// The sessions of realm `uri` on every pod ([`Realm::realm_sessions`]), the realm opened

@@ -268,6 +268,17 @@ impl Server {
                 }
             })
         };
+        let counters = {
+            let router = self.router.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(crate::directory::COUNTERS_INTERVAL);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    router.flush_counters().await;
+                }
+            })
+        };
         loop {
             if *shutdown.borrow_and_update() {
                 break;
@@ -303,6 +314,9 @@ impl Server {
         if tokio::time::timeout(shared.config.shutdown_grace(), drain_rx.recv()).await.is_err() {
             tracing::warn!("shutdown grace period over with connections still open");
         }
+        counters.abort();
+        // What the last second counted, so that the realm-wide totals keep it.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.router.flush_counters()).await;
         Ok(())
     }
 }

@@ -326,6 +326,39 @@ async fn sessions_listed_and_killed_from_another_pod(kind: Kind) {
     }
 }
 
+/// A realm's message figures cover every pod: each adds its counts to the realm-wide totals
+/// every second; a pod's own figures include what it has not added yet.
+async fn message_counters_cover_every_pod(kind: Kind) {
+    let (_medium, p) = pods(2, kind).await;
+    let (a, b) = (&p[0].router, &p[1].router);
+    let (mut client, _, _) = Client::join(&p[0].url, Serializer::Json).await;
+    for request in 1..=5 {
+        let reply = client
+            .request(&Message::Publish { request, options: dict([("acknowledge", true)]), topic: "com.app.counted".into(), payload: Payload::default() })
+            .await;
+        assert!(matches!(reply, Message::Published { .. }), "{reply:?}");
+    }
+    // Pod A at once: 5 PUBLISH in; WELCOME and 5 PUBLISHED out.
+    let on_a = a.realm_wide_stats("realm1").await.unwrap();
+    assert_eq!((on_a.sessions, on_a.messages_in, on_a.messages_out), (1, 5, 6), "{on_a:?}");
+    // Pod B, which serves nobody, once pod A has shared its counts.
+    let on_b = tokio::time::timeout(GUARD, async {
+        loop {
+            let s = b.realm_wide_stats("realm1").await.unwrap();
+            if s.messages_in == 5 {
+                return s;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("pod B sees pod A's counts");
+    assert_eq!((on_b.sessions, on_b.messages_in, on_b.messages_out), (1, 5, 6), "{on_b:?}");
+    assert_eq!(b.realm_stats("realm1").messages_in, 0, "pod B's own counters");
+    // Shared once: pod A's figures do not count its part twice.
+    assert_eq!(a.realm_wide_stats("realm1").await.unwrap(), on_a);
+}
+
 /// Every scenario on both backplanes: `in_process::<name>` and `on_redis::<name>`.
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -347,4 +380,5 @@ macro_rules! on_both {
 on_both!(pubsub_across_pods, rpc_across_pods, session_meta_sees_every_pod,
     a_dead_pod_is_reaped_and_its_calls_fail,
     sessions_listed_and_killed_from_another_pod,
+    message_counters_cover_every_pod,
 );

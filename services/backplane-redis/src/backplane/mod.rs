@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
-use junction_backplane::{Backplane, BackplaneError, PodId, RealmSink};
+use junction_backplane::{Backplane, BackplaneError, MessageCounts, PodId, RealmSink};
 use parking_lot::Mutex;
 use redis::Value;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -348,6 +348,27 @@ impl Backplane for RedisBackplane {
             && *self.subscriber_health.borrow()
             && self.beating.load(Ordering::Relaxed)
     }
+
+    async fn add_counters(&self, realm: &str, counts: MessageCounts) -> Result<(), BackplaneError> {
+        self.check_running()?;
+        let key = counters_key(&self.naming, realm);
+        let mut pipe = redis::pipe();
+        pipe.cmd("HINCRBY").arg(&key).arg("in").arg(counts.messages_in).ignore();
+        pipe.cmd("HINCRBY").arg(&key).arg("out").arg(counts.messages_out).ignore();
+        self.conn.pipeline::<()>(&pipe).await.map_err(unavailable)
+    }
+
+    async fn counters(&self, realm: &str) -> Result<MessageCounts, BackplaneError> {
+        self.check_running()?;
+        let cmd = redis::cmd("HMGET").arg(counters_key(&self.naming, realm)).arg("in").arg("out").clone();
+        let (messages_in, messages_out): (Option<u64>, Option<u64>) = self.conn.query(&cmd).await.map_err(unavailable)?;
+        Ok(MessageCounts { messages_in: messages_in.unwrap_or(0), messages_out: messages_out.unwrap_or(0) })
+    }
+}
+
+/// The realm's message totals, a hash of `in` and `out` that every pod adds to.
+fn counters_key(naming: &Naming, realm: &str) -> String {
+    naming.realm_key(realm, "counters")
 }
 
 async fn heartbeat(pod: PodId, conn: RedisConn, scripts: Arc<Scripts>, config: BackplaneConfig, beating: Arc<AtomicBool>) {
