@@ -52,6 +52,29 @@ async fn join_cryptosign(env: &Env, realm: &str, authid: &str, key: &ed25519_dal
     c
 }
 
+/// Tenant `name` with realm `com.<name>`, a role `user`, a ticket credential of `alice` in it
+/// and a session of that credential.
+struct Alice {
+    owner: Owner,
+    realm: String,
+    uri: String,
+    credential: String,
+    secret: String,
+    first: Client,
+}
+
+async fn alice_joined(env: &Env, name: &str) -> Alice {
+    let lower = name.to_lowercase();
+    let owner = env.signup(&format!("owner@{lower}.test"), name).await;
+    let uri = format!("com.{lower}");
+    let realm = env.realm(&owner, json!({"uri": uri})).await;
+    env.role(&owner, &realm, "user").await;
+    let (credential, secret, _) = env.credential(&owner, &realm, json!({"kind": "ticket", "authid": "alice", "role": "user"})).await;
+    let secret = secret.unwrap();
+    let first = join_ticket(env, &uri, "alice", &secret).await;
+    Alice { owner, realm, uri, credential, secret, first }
+}
+
 /// Bindings of departed sessions are dropped by the first prune (no grace period).
 fn no_grace() -> GateConfig {
     GateConfig { session_grace: Duration::ZERO, ..test_gate_config() }
@@ -205,16 +228,11 @@ fn sessions_of(env: &Env, realm: &str, authid: &str) -> Vec<Id> {
 
 both! {
     async fn a_credential_revoked_between_authentication_and_join_refuses_the_join(env) {
-        let owner = env.signup("owner@joinrev.test", "JoinRev").await;
-        let realm = env.realm(&owner, json!({"uri": "com.joinrev"})).await;
-        env.role(&owner, &realm, "user").await;
-        let (alice, secret, _) = env.credential(&owner, &realm, json!({"kind": "ticket", "authid": "alice", "role": "user"})).await;
-        let secret = secret.unwrap();
-        let mut first = join_ticket(&env, "com.joinrev", "alice", &secret).await;
-        let first_id = sessions_of(&env, "com.joinrev", "alice");
+        let Alice { owner, realm, uri, credential: alice, secret, mut first } = alice_joined(&env, "JoinRev").await;
+        let first_id = sessions_of(&env, &uri, "alice");
 
         let mut paused = env.pauses.arm(PauseAt::Authenticated);
-        let second = join_ticket_in_background(&env, "com.joinrev", Some("alice"), &secret);
+        let second = join_ticket_in_background(&env, &uri, Some("alice"), &secret);
         paused.reached().await;
         env.revoke(&owner, &realm, &alice).await;
         // The sweep ran: it closed `first`, and could not see `second`.
@@ -223,21 +241,16 @@ both! {
 
         let (_, joined) = second.await.unwrap();
         assert_eq!(joined.abort(), ("wamp.error.authentication_failed".to_owned(), "credential revoked".to_owned()));
-        let left: Vec<Id> = sessions_of(&env, "com.joinrev", "alice").into_iter().filter(|id| !first_id.contains(id)).collect();
+        let left: Vec<Id> = sessions_of(&env, &uri, "alice").into_iter().filter(|id| !first_id.contains(id)).collect();
         assert!(left.is_empty(), "no session of the revoked credential joined: {left:?}");
     }
 
     async fn a_credential_revoked_while_the_session_joins_closes_it(env) {
-        let owner = env.signup("owner@joining.test", "Joining").await;
-        let realm = env.realm(&owner, json!({"uri": "com.joining"})).await;
-        env.role(&owner, &realm, "user").await;
-        let (alice, secret, _) = env.credential(&owner, &realm, json!({"kind": "ticket", "authid": "alice", "role": "user"})).await;
-        let secret = secret.unwrap();
-        let mut first = join_ticket(&env, "com.joining", "alice", &secret).await;
+        let Alice { owner, realm, uri, credential: alice, secret, mut first } = alice_joined(&env, "Joining").await;
 
         // The join-time check let it in; the revocation is applied before it is in the realm.
         let mut paused = env.pauses.arm(PauseAt::Admitted);
-        let second = join_ticket_in_background(&env, "com.joining", Some("alice"), &secret);
+        let second = join_ticket_in_background(&env, &uri, Some("alice"), &secret);
         paused.reached().await;
         env.revoke(&owner, &realm, &alice).await;
         first.expect_goodbye(REASON_CREDENTIAL_REVOKED).await;
@@ -306,15 +319,10 @@ both! {
 
 split! {
     async fn a_session_joining_across_missed_changes_is_rechecked_once_joined(env) {
-        let owner = env.signup("owner@lagjoin.test", "LagJoin").await;
-        let realm = env.realm(&owner, json!({"uri": "com.lagjoin"})).await;
-        env.role(&owner, &realm, "user").await;
-        let (alice, secret, _) = env.credential(&owner, &realm, json!({"kind": "ticket", "authid": "alice", "role": "user"})).await;
-        let secret = secret.unwrap();
-        let mut first = join_ticket(&env, "com.lagjoin", "alice", &secret).await;
+        let Alice { owner, realm, uri, credential: alice, secret, mut first } = alice_joined(&env, "LagJoin").await;
 
         let mut paused = env.pauses.arm(PauseAt::Authenticated);
-        let second = join_ticket_in_background(&env, "com.lagjoin", Some("alice"), &secret);
+        let second = join_ticket_in_background(&env, &uri, Some("alice"), &secret);
         paused.reached().await;
         // Revoked through the admin API; the router only learns that it missed changes.
         env.revoke(&owner, &realm, &alice).await;
