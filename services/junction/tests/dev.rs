@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Junction, TempDir, Wamp, command, http, signup};
+use common::{Junction, TempDir, Wamp, command, create_realm, http, signup};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,16 +50,7 @@ async fn dev_runs_router_admin_api_and_dashboard_in_one_process() {
 
     // Sign up, create a realm with anonymous access, list realms.
     let token = signup(&client, &j, "dev@example.com").await;
-    let res = client
-        .post(j.admin_url("/v1/realms"))
-        .bearer_auth(&token)
-        .json(&json!({"uri": "com.example.dev", "allow_anonymous": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let realm: Value = res.json().await.unwrap();
-    let realm_id = realm["id"].as_str().unwrap().to_owned();
+    let realm_id = create_realm(&client, &j, &token, json!({"uri": "com.example.dev", "allow_anonymous": true})).await;
     let realms: Value = client.get(j.admin_url("/v1/realms")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(realms["items"].as_array().unwrap().len(), 1);
     assert_eq!(realms["items"][0]["uri"], "com.example.dev");

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Junction, Wamp, command, http, run, signup};
+use common::{Junction, Wamp, command, create_realm, http, run, signup};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -68,15 +68,7 @@ async fn migrate_then_admin_and_router_on_one_postgres_database() {
     let config: Value = client.get(admin.admin_url("/v1/config")).send().await.unwrap().json().await.unwrap();
     assert_eq!(config["router_url"], Value::Null);
     let token = signup(&client, &admin, "pg@example.com").await;
-    let res = client
-        .post(admin.admin_url("/v1/realms"))
-        .bearer_auth(&token)
-        .json(&json!({"uri": "com.example.pg", "allow_anonymous": true, "anonymous_role": "visitor"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let realm_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let realm_id = create_realm(&client, &admin, &token, json!({"uri": "com.example.pg", "allow_anonymous": true, "anonymous_role": "visitor"})).await;
     let realms: Value = client.get(admin.admin_url("/v1/realms")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(realms["items"][0]["uri"], "com.example.pg");
     let res = client.get(admin.admin_url(&format!("/v1/realms/{realm_id}/sessions"))).bearer_auth(&token).send().await.unwrap();

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Junction, TempDir, Wamp, command, http, run, signup};
+use common::{Junction, TempDir, Wamp, command, create_realm, http, run, signup};
 use junction_backplane_redis::testing::unique_prefix;
 use serde_json::{Value, json};
 
@@ -33,15 +33,7 @@ async fn the_admin_api_lists_and_kills_sessions_of_a_router_pod() {
 
     let client = http();
     let token = signup(&client, &admin, "redis@example.com").await;
-    let res = client
-        .post(admin.admin_url("/v1/realms"))
-        .bearer_auth(&token)
-        .json(&json!({"uri": "com.example.redis", "allow_anonymous": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let realm_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let realm_id = create_realm(&client, &admin, &token, json!({"uri": "com.example.redis", "allow_anonymous": true})).await;
     let sessions_url = admin.admin_url(&format!("/v1/realms/{realm_id}/sessions"));
 
     // Before anyone joined: the directory answers, with nobody.

@@ -201,6 +201,14 @@ pub async fn signup(client: &reqwest::Client, j: &Junction, email: &str) -> Stri
     body["access_token"].as_str().expect("access_token").to_owned()
 }
 
+/// Create a realm through the admin API (201); returns its id.
+pub async fn create_realm(client: &reqwest::Client, j: &Junction, token: &str, body: Value) -> String {
+    let res = client.post(j.admin_url("/v1/realms")).bearer_auth(token).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let realm: Value = res.json().await.unwrap();
+    realm["id"].as_str().expect("realm id").to_owned()
+}
+
 /// A raw WAMP client: JSON over WebSocket, one message per text frame.
 pub struct Wamp {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
