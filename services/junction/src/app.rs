@@ -244,17 +244,7 @@ impl Application {
             let seams = router_seams(&config.router.realms, store.clone().map(|s| (s, feed.clone())));
             let r = seams.apply(Router::builder().config(config.router.clone()).pod_name(pod.clone()).backplane(backplane)).build();
             follower = seams.follow_changes(&r);
-            let reaper = {
-                let r = r.clone();
-                tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(junction_router::router::REAP_INTERVAL);
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    loop {
-                        tick.tick().await;
-                        r.reap_dead_pods().await;
-                    }
-                })
-            };
+            let reaper = r.spawn_reaper();
             headless = Some((r, reaper));
         }
 

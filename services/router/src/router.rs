@@ -203,6 +203,29 @@ impl Router {
         self.shared.is_ready()
     }
 
+    /// [`Router::reap_dead_pods`] every [`REAP_INTERVAL`], until the handle is aborted (a
+    /// serving router runs it; so does a router without a listener that keeps realms open).
+    pub fn spawn_reaper(&self) -> tokio::task::JoinHandle<()> {
+        self.every(REAP_INTERVAL, |r| async move { r.reap_dead_pods().await })
+    }
+
+    /// Runs `job` on this router every `period` (a late tick delays the next) until the
+    /// handle is aborted.
+    fn every<F>(&self, period: std::time::Duration, job: impl Fn(Router) -> F + Send + 'static) -> tokio::task::JoinHandle<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let router = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                job(router.clone()).await;
+            }
+        })
+    }
+
     /// Remove the sessions of pods whose heartbeat expired, from every open realm, and
     /// publish what they left behind. Runs every [`REAP_INTERVAL`] while serving.
     pub async fn reap_dead_pods(&self) {
@@ -257,28 +280,8 @@ impl Server {
         // Each connection task holds a clone; `recv()` yields `None` once all are gone.
         let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
         let limit = Arc::new(Semaphore::new(shared.config.max_connections));
-        let reaper = {
-            let router = self.router.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(REAP_INTERVAL);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    router.reap_dead_pods().await;
-                }
-            })
-        };
-        let counters = {
-            let router = self.router.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(crate::directory::COUNTERS_INTERVAL);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    router.flush_counters().await;
-                }
-            })
-        };
+        let reaper = self.router.spawn_reaper();
+        let counters = self.router.every(crate::directory::COUNTERS_INTERVAL, |r| async move { r.flush_counters().await });
         loop {
             if *shutdown.borrow_and_update() {
                 break;
